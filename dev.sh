@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Sets up everything this project needs, then runs a node or the test suite.
+#   ./dev.sh run [zion run flags...]   set up, then start a node on its embedded defaults
+#   ./dev.sh test [pytest args...]     set up, then ruff + mypy + the whole test suite
+#   ./dev.sh setup                     set up only
+# Safe to run again: each step checks what is already there.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+VENV=$ROOT/.venv
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+need_apt() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing Debian packages: ${missing[*]}"
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+setup_python() {
+    # fastecdsa (pulled by libp2p) builds from source: it needs a compiler and GMP.
+    need_apt gcc libgmp-dev python3-venv
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating $VENV"
+        python3 -m venv "$VENV"
+    fi
+    local stamp=$VENV/.lock-installed
+    if [ ! -f "$stamp" ] || ! cmp -s requirements.lock "$stamp"; then
+        log "installing pinned Python packages (requirements.lock)"
+        # The machine's pip.conf names local mirrors that may be absent: hide that noise.
+        "$VENV/bin/pip" install -q --require-hashes -r requirements.lock 2>&1 |
+            { grep -v "is ignored: it is neither a file nor a directory" || true; } >&2
+        cp requirements.lock "$stamp"
+    fi
+    # Strict editable mode links the sources into build/, so mypy and pytest see the
+    # package-dir mapping of pyproject.toml. Re-run each time: it picks up new modules.
+    "$VENV/bin/pip" install -q --no-deps --no-build-isolation \
+        --config-settings editable_mode=strict -e . >/dev/null
+}
+
+setup_node_packages() {
+    # js-libp2p for the interop tests, from the committed lock file.
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        need_apt nodejs npm
+    fi
+    if [ -f tests/interop/package-lock.json ]; then
+        if [ ! -d tests/interop/node_modules ] || \
+           ! cmp -s tests/interop/package-lock.json tests/interop/node_modules/.package-lock.json 2>/dev/null; then
+            log "installing npm packages for interop tests (tests/interop/package-lock.json)"
+            (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+        fi
+    fi
+}
+
+cmd=${1:-run}
+shift || true
+case "$cmd" in
+    setup)
+        setup_python
+        setup_node_packages
+        ;;
+    run)
+        setup_python
+        exec "$VENV/bin/zion" run "$@"
+        ;;
+    test)
+        setup_python
+        setup_node_packages
+        log "ruff"
+        "$VENV/bin/ruff" check .
+        "$VENV/bin/ruff" format --check .
+        log "mypy (strict)"
+        "$VENV/bin/mypy" -p zion
+        log "pytest"
+        exec "$VENV/bin/pytest" "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh run|test|setup [args...]" >&2
+        exit 2
+        ;;
+esac

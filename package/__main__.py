@@ -1,0 +1,3 @@
+from zion.node.cli import main
+
+main()

@@ -1,0 +1,57 @@
+"""Ed25519 identities as libp2p peer IDs.
+
+A Zion author is a libp2p peer ID: base58btc of the identity multihash of the protobuf-encoded
+public key. For Ed25519 that is a fixed 6-byte prefix followed by the 32 key bytes, so the key
+is read straight out of the ID (no lookup, no protobuf library). Written here rather than
+taken from libp2p because zion.protocols must stay light and sans-IO (importing libp2p costs
+~0.9 s).
+"""
+
+from typing import Final
+
+import base58
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from zion.protocols.errors import ProtocolError
+
+# identity multihash (0x00), length 36 (0x24); protobuf PublicKey{Type=Ed25519 (field 1 = 1),
+# Data (field 2, length 32)}.
+_PEER_ID_PREFIX: Final = b"\x00\x24\x08\x01\x12\x20"
+_PEER_ID_BYTES: Final = len(_PEER_ID_PREFIX) + 32
+#: base58 of 38 bytes is at most 52 characters.
+MAX_PEER_ID_CHARS: Final = 60
+
+
+def public_key_bytes(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def peer_id_from_public_key(key: Ed25519PublicKey) -> str:
+    return base58.b58encode(_PEER_ID_PREFIX + public_key_bytes(key)).decode("ascii")
+
+
+def peer_id_of(private_key: Ed25519PrivateKey) -> str:
+    return peer_id_from_public_key(private_key.public_key())
+
+
+def public_key_from_peer_id(peer_id: str) -> Ed25519PublicKey:
+    """The Ed25519 key inside ``peer_id``; ProtocolError if it is not an Ed25519 peer ID."""
+    if not isinstance(peer_id, str) or not 0 < len(peer_id) <= MAX_PEER_ID_CHARS:
+        raise ProtocolError("bad-author", "peer ID missing or too long")
+    try:
+        raw = base58.b58decode(peer_id)
+    except ValueError:
+        raise ProtocolError("bad-author", "peer ID is not base58") from None
+    if len(raw) != _PEER_ID_BYTES or not raw.startswith(_PEER_ID_PREFIX):
+        raise ProtocolError("bad-author", "peer ID is not an Ed25519 identity")
+    return Ed25519PublicKey.from_public_bytes(raw[len(_PEER_ID_PREFIX) :])
+
+
+def verify(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        public_key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True

@@ -1,0 +1,47 @@
+"""Every hard limit of the wire formats, in one place.
+
+Limits are checked before anything is stored or forwarded. Changing one changes what the
+network accepts, so each is named, documented and covered by a test of its reject reason.
+"""
+
+from typing import Final
+
+RECORD_FORMAT_VERSION: Final = 1
+
+#: Largest encoded record (the whole signed DAG-CBOR block).
+MAX_RECORD_BYTES: Final = 64 * 1024
+#: A record may claim to be created at most this far in the future of the receiver's clock.
+MAX_CLOCK_SKEW_MS: Final = 5 * 60 * 1000
+#: The furthest a record's `expires` may lie after its `created`.
+MAX_EXPIRY_MS: Final = 365 * 24 * 3600 * 1000
+#: Records created before this (2020-01-01) are not believed.
+MIN_CREATED_MS: Final = 1_577_836_800_000
+#: `seq` is an unsigned 64-bit counter in every implementation that decodes it.
+MAX_SEQ: Final = 2**63 - 1
+
+MAX_SUBJECT_CHARS: Final = 64
+MAX_TITLE_CHARS: Final = 140
+MAX_DESCRIPTION_CHARS: Final = 8000
+MAX_CATEGORY_CHARS: Final = 64
+MAX_TAGS: Final = 16
+MAX_TAG_CHARS: Final = 32
+MAX_IMAGES: Final = 16
+MAX_CID_CHARS: Final = 128
+MAX_LOCATION_CHARS: Final = 128
+#: Prices are integers in minor units (cents); 10^15 leaves room for any real price.
+MAX_PRICE_AMOUNT: Final = 10**15
+MAX_CHANNEL_CHARS: Final = 32
+MAX_MESSAGE_TEXT_CHARS: Final = 4000
+MAX_DISPLAY_NAME_CHARS: Final = 64
+MAX_TOMBSTONE_REASON_CHARS: Final = 200
+
+#: Records per gossip message, and the message's size: py-libp2p costs ~10 ms of CPU per
+#: gossip message per node, so many records travel together (go-libp2p-pubsub caps at 1 MiB).
+MAX_BATCH_RECORDS: Final = 256
+MAX_GOSSIP_MESSAGE_BYTES: Final = 1024 * 1024
+
+#: Sync (/zion/sync/1.0.0) framing and work bounds.
+MAX_SYNC_FRAME_BYTES: Final = 4 * 1024 * 1024
+MAX_SYNC_RANGES_PER_FRAME: Final = 4096
+MAX_SYNC_IDS_PER_FRAME: Final = 50_000
+MAX_SYNC_GET_IDS: Final = 1000

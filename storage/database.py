@@ -1,0 +1,136 @@
+"""Opening the node's SQLite database: WAL mode, durable commits, versioned migrations."""
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Final
+
+from zion.storage.errors import StorageError
+
+#: Each entry upgrades the schema by one version; PRAGMA user_version is the applied count.
+#: Never edit an entry that has shipped: append a new one.
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # 1: records, the listing and message indexes, full-text search, the event log.
+    """
+    CREATE TABLE records (
+        id TEXT PRIMARY KEY,
+        author TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        family TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER,
+        block BLOB NOT NULL,
+        received INTEGER NOT NULL,
+        UNIQUE (author, subject)
+    );
+    CREATE INDEX records_by_created ON records (created, id);
+    CREATE INDEX records_by_expiry ON records (expires) WHERE expires IS NOT NULL;
+    CREATE INDEX records_by_kind ON records (kind, author);
+
+    CREATE TABLE listings (
+        rowid INTEGER PRIMARY KEY,
+        record_id TEXT NOT NULL UNIQUE REFERENCES records (id) ON DELETE CASCADE,
+        author TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        title TEXT NOT NULL,
+        description TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        category TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX listings_by_created ON listings (created, record_id);
+    CREATE INDEX listings_by_category ON listings (category, created);
+    CREATE INDEX listings_by_author ON listings (author, created);
+    CREATE VIRTUAL TABLE listings_fts USING fts5 (
+        title, description, tags, content = 'listings', content_rowid = 'rowid'
+    );
+    CREATE TRIGGER listings_fts_insert AFTER INSERT ON listings BEGIN
+        INSERT INTO listings_fts (rowid, title, description, tags)
+        VALUES (new.rowid, new.title, new.description, new.tags);
+    END;
+    CREATE TRIGGER listings_fts_delete AFTER DELETE ON listings BEGIN
+        INSERT INTO listings_fts (listings_fts, rowid, title, description, tags)
+        VALUES ('delete', old.rowid, old.title, old.description, old.tags);
+    END;
+
+    CREATE TABLE messages (
+        record_id TEXT PRIMARY KEY REFERENCES records (id) ON DELETE CASCADE,
+        channel TEXT NOT NULL,
+        author TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX messages_by_channel ON messages (channel, created, record_id);
+
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    """,
+)
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the database at ``path``."""
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit is on disk before the API answers 2xx, whatever happens next.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        migrate(conn)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open database {path}: {exc}") from exc
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations not yet applied; return the schema version."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise StorageError(
+            f"database schema version {version} is newer than this program "
+            f"({len(MIGRATIONS)}): upgrade zion"
+        )
+    for number in range(version, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
+
+
+class Database:
+    """One connection shared by the node's threads; one statement sequence at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn = open_database(path)
+        self.lock = threading.RLock()
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()

@@ -1,0 +1,326 @@
+"""The record store: the latest version of every (author, subject), indexes and events.
+
+Rules kept here because they depend on what is already stored:
+- the same record again is a duplicate; a lower or equal ``seq`` than the kept one is stale;
+- a higher ``seq`` replaces the kept record (a tombstone too, and the tombstone is kept, so an
+  old version arriving late cannot bring the thing back);
+- every change appends one row to the event log in the same transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from zion.protocols import cid
+from zion.protocols.records import ListingBody, MessageBody, Record, decode_record
+from zion.protocols.sync import Item
+from zion.storage.database import Database
+from zion.storage.errors import StorageError
+
+MAX_PAGE: Final = 200
+#: Words of a search query that reach FTS5; the rest are dropped.
+MAX_QUERY_TERMS: Final = 16
+
+
+class Outcome(enum.Enum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    outcome: Outcome
+    record: Record
+    #: Sync item of the record this one replaced, if any.
+    replaced: Item | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.outcome is Outcome.STORED
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    at: int
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Record]
+    next: str | None
+
+
+def sync_item(record: Record) -> Item:
+    return record.created, cid.record_id_to_bytes(record.id)
+
+
+def event_for(record: Record) -> tuple[str, dict[str, Any]]:
+    """The event-log entry for a newly stored record."""
+    if record.kind == "tombstone":
+        return f"{record.family}.deleted", {
+            "author": record.author,
+            "subject": record.subject,
+            "id": record.id,
+        }
+    return f"{record.kind}.stored", record.to_json()
+
+
+class RecordStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- writes --------------------------------------------------------------------------
+
+    def apply(self, record: Record, now_ms: int) -> Applied:
+        return self.apply_many([record], now_ms)[0]
+
+    def apply_many(self, records: Iterable[Record], now_ms: int) -> list[Applied]:
+        """Store what is new among ``records`` in one transaction."""
+        conn = self._db.conn
+        results: list[Applied] = []
+        with self._db.lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for record in records:
+                    results.append(self._apply_one(conn, record, now_ms))
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageError(f"cannot store records: {exc}") from exc
+                raise
+        return results
+
+    def _apply_one(self, conn: sqlite3.Connection, record: Record, now_ms: int) -> Applied:
+        row = conn.execute(
+            "SELECT id, seq, created FROM records WHERE author = ? AND subject = ?",
+            (record.author, record.subject),
+        ).fetchone()
+        replaced: Item | None = None
+        if row is not None:
+            old_id, old_seq, old_created = row
+            if old_id == record.id:
+                return Applied(Outcome.DUPLICATE, record)
+            if old_seq >= record.seq:
+                return Applied(Outcome.STALE, record)
+            conn.execute("DELETE FROM records WHERE id = ?", (old_id,))
+            replaced = (old_created, cid.record_id_to_bytes(old_id))
+        conn.execute(
+            "INSERT INTO records (id, author, subject, kind, family, seq, created, expires,"
+            " block, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                record.author,
+                record.subject,
+                record.kind,
+                record.family,
+                record.seq,
+                record.created,
+                record.expires,
+                record.block,
+                now_ms,
+            ),
+        )
+        body = record.body
+        if isinstance(body, ListingBody):
+            conn.execute(
+                "INSERT INTO listings (record_id, author, subject, title, description, tags,"
+                " category, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.author,
+                    record.subject,
+                    body.title,
+                    body.description,
+                    " ".join(body.tags),
+                    body.category,
+                    record.created,
+                ),
+            )
+        elif isinstance(body, MessageBody):
+            conn.execute(
+                "INSERT INTO messages (record_id, channel, author, created) VALUES (?, ?, ?, ?)",
+                (record.id, body.channel, record.author, record.created),
+            )
+        event_type, data = event_for(record)
+        self._append_event(conn, now_ms, event_type, data)
+        return Applied(Outcome.STORED, record, replaced)
+
+    @staticmethod
+    def _append_event(
+        conn: sqlite3.Connection, now_ms: int, event_type: str, data: dict[str, Any]
+    ) -> None:
+        conn.execute(
+            "INSERT INTO events (at, type, data) VALUES (?, ?, ?)",
+            (now_ms, event_type, json.dumps(data, separators=(",", ":"))),
+        )
+
+    def expire(self, now_ms: int) -> list[Item]:
+        """Drop records whose expiry has passed; return their sync items."""
+        conn = self._db.conn
+        with self._db.lock:
+            rows = conn.execute(
+                "SELECT id, created, family, author, subject FROM records"
+                " WHERE expires IS NOT NULL AND expires <= ?",
+                (now_ms,),
+            ).fetchall()
+            if not rows:
+                return []
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for record_id, _, family, author, subject in rows:
+                    conn.execute("DELETE FROM records WHERE id = ?", (record_id,))
+                    self._append_event(
+                        conn,
+                        now_ms,
+                        f"{family}.expired",
+                        {"id": record_id, "author": author, "subject": subject},
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return [(created, cid.record_id_to_bytes(rid)) for rid, created, *_ in rows]
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._db.lock:
+            return self._db.conn.execute(sql, params).fetchall()
+
+    def get(self, record_id: str) -> Record | None:
+        rows = self._query("SELECT block FROM records WHERE id = ?", (record_id,))
+        return decode_record(rows[0][0]) if rows else None
+
+    def head(self, author: str, subject: str) -> Record | None:
+        rows = self._query(
+            "SELECT block FROM records WHERE author = ? AND subject = ?", (author, subject)
+        )
+        return decode_record(rows[0][0]) if rows else None
+
+    def blocks(self, ids: list[str]) -> list[bytes]:
+        found: list[bytes] = []
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found += [
+                row[0]
+                for row in self._query(
+                    f"SELECT block FROM records WHERE id IN ({marks})",  # noqa: S608
+                    tuple(part),
+                )
+            ]
+        return found
+
+    def sync_items(self) -> list[Item]:
+        return [
+            (created, cid.record_id_to_bytes(record_id))
+            for created, record_id in self._query("SELECT created, id FROM records")
+        ]
+
+    def count(self, kind: str | None = None) -> int:
+        if kind is None:
+            return int(self._query("SELECT count(*) FROM records")[0][0])
+        return int(self._query("SELECT count(*) FROM records WHERE kind = ?", (kind,))[0][0])
+
+    def listings(
+        self,
+        *,
+        query: str | None = None,
+        category: str | None = None,
+        author: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Listings newest first, filtered; ``cursor`` continues a previous page."""
+        limit = max(1, min(limit, MAX_PAGE))
+        where: list[str] = []
+        params: list[Any] = []
+        if query:
+            match = fts_query(query)
+            if match is None:
+                return Page([], None)
+            where.append("l.rowid IN (SELECT rowid FROM listings_fts WHERE listings_fts MATCH ?)")
+            params.append(match)
+        if category:
+            where.append("l.category = ?")
+            params.append(category)
+        if author:
+            where.append("l.author = ?")
+            params.append(author)
+        if cursor:
+            created, record_id = parse_cursor(cursor)
+            where.append("(l.created, l.record_id) < (?, ?)")
+            params += [created, record_id]
+        sql = "SELECT r.block, l.created, l.record_id FROM listings l JOIN records r ON r.id = l.record_id"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY l.created DESC, l.record_id DESC LIMIT ?"
+        params.append(limit + 1)
+        rows = self._query(sql, tuple(params))
+        return _page(rows, limit)
+
+    def messages(self, channel: str, *, limit: int = 50, cursor: str | None = None) -> Page:
+        """Messages of a channel, newest first."""
+        limit = max(1, min(limit, MAX_PAGE))
+        sql = (
+            "SELECT r.block, m.created, m.record_id FROM messages m"
+            " JOIN records r ON r.id = m.record_id WHERE m.channel = ?"
+        )
+        params: list[Any] = [channel]
+        if cursor:
+            created, record_id = parse_cursor(cursor)
+            sql += " AND (m.created, m.record_id) < (?, ?)"
+            params += [created, record_id]
+        sql += " ORDER BY m.created DESC, m.record_id DESC LIMIT ?"
+        params.append(limit + 1)
+        return _page(self._query(sql, tuple(params)), limit)
+
+    def events_after(self, after: int, limit: int = 100) -> list[Event]:
+        rows = self._query(
+            "SELECT id, at, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (after, limit),
+        )
+        return [Event(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+
+    def last_event_id(self) -> int:
+        return int(self._query("SELECT coalesce(max(id), 0) FROM events")[0][0])
+
+
+def _page(rows: list[Any], limit: int) -> Page:
+    items = [decode_record(row[0]) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = f"{last[1]}.{last[2]}"
+    return Page(items, next_cursor)
+
+
+def parse_cursor(cursor: str) -> tuple[int, str]:
+    created, _, record_id = cursor.partition(".")
+    try:
+        return int(created), cid.cid_bytes_to_str(cid.record_id_to_bytes(record_id))
+    except ValueError as exc:
+        raise StorageError(f"bad cursor {cursor[:80]!r}") from exc
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str | None:
+    """Turn free text into a safe FTS5 query: every word must match, as a prefix."""
+    words = _WORD.findall(text)[:MAX_QUERY_TERMS]
+    if not words:
+        return None
+    return " ".join(f'"{word}"*' for word in words)
