@@ -44,7 +44,7 @@ def decode(data: bytes) -> Any:
 def _check(value: Any, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise ProtocolError("malformed", f"nested deeper than {MAX_DEPTH}")
-    if isinstance(value, bool) or isinstance(value, _SCALARS):
+    if isinstance(value, (bool, *_SCALARS)):
         return
     if isinstance(value, int):
         if not -(2**64) <= value < 2**64:

@@ -29,7 +29,8 @@ def public_key_bytes(key: Ed25519PublicKey) -> bytes:
 
 
 def peer_id_from_public_key(key: Ed25519PublicKey) -> str:
-    return base58.b58encode(_PEER_ID_PREFIX + public_key_bytes(key)).decode("ascii")
+    encoded: bytes = base58.b58encode(_PEER_ID_PREFIX + public_key_bytes(key))
+    return encoded.decode("ascii")
 
 
 def peer_id_of(private_key: Ed25519PrivateKey) -> str:

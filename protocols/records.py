@@ -35,7 +35,7 @@ PROFILE_SUBJECT: Final = "profile"
 KINDS: Final = ("listing", "message", "profile", "tombstone")
 Kind = Literal["listing", "message", "profile", "tombstone"]
 
-_SUBJECT_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,%d}" % limits.MAX_SUBJECT_CHARS)
+_SUBJECT_RE: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{limits.MAX_SUBJECT_CHARS}}}")
 _TOP_LEVEL_KEYS: Final = frozenset(
     {"v", "kind", "author", "subject", "seq", "created", "expires", "body", "sig"}
 )
@@ -69,7 +69,7 @@ class ListingBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_
 
 class MessageBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
     channel: Annotated[
-        str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,%d}$" % (limits.MAX_CHANNEL_CHARS - 1))
+        str, msgspec.Meta(pattern=rf"^[a-z0-9][a-z0-9_-]{{0,{limits.MAX_CHANNEL_CHARS - 1}}}$")
     ]
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=limits.MAX_MESSAGE_TEXT_CHARS)]
     reply_to: str | None = None
@@ -86,9 +86,7 @@ class ProfileBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_
 class TombstoneBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
     #: The kind of the thing deleted (it decides the gossip topic and the index to clean).
     of: Literal["listing", "message", "profile"]
-    reason: (
-        Annotated[str, msgspec.Meta(max_length=limits.MAX_TOMBSTONE_REASON_CHARS)] | None
-    ) = None
+    reason: Annotated[str, msgspec.Meta(max_length=limits.MAX_TOMBSTONE_REASON_CHARS)] | None = None
 
 
 Body = ListingBody | MessageBody | ProfileBody | TombstoneBody

@@ -209,6 +209,16 @@ class RecordStore:
         )
         return decode_record(rows[0][0]) if rows else None
 
+    def listing(self, subject: str, prefer_author: str) -> Record | None:
+        """The listing with this subject: ``prefer_author``'s if there is one (subjects are
+        chosen by authors, so two authors could pick the same), else the newest."""
+        rows = self._query(
+            "SELECT r.block FROM listings l JOIN records r ON r.id = l.record_id"
+            " WHERE l.subject = ? ORDER BY l.author = ? DESC, l.created DESC LIMIT 1",
+            (subject, prefer_author),
+        )
+        return decode_record(rows[0][0]) if rows else None
+
     def blocks(self, ids: list[str]) -> list[bytes]:
         found: list[bytes] = []
         for start in range(0, len(ids), 500):
@@ -263,7 +273,10 @@ class RecordStore:
             created, record_id = parse_cursor(cursor)
             where.append("(l.created, l.record_id) < (?, ?)")
             params += [created, record_id]
-        sql = "SELECT r.block, l.created, l.record_id FROM listings l JOIN records r ON r.id = l.record_id"
+        sql = (
+            "SELECT r.block, l.created, l.record_id FROM listings l"
+            " JOIN records r ON r.id = l.record_id"
+        )
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY l.created DESC, l.record_id DESC LIMIT ?"

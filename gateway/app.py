@@ -1,0 +1,213 @@
+"""The ASGI app: REST API, live events, login. Built by the node with its services."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import trio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from zion import __version__
+from zion.gateway.problems import problem
+from zion.gateway.security import (
+    TOKEN_COOKIE,
+    BodyTooLarge,
+    GatewaySecurity,
+    SecurityMiddleware,
+)
+from zion.gateway.services import InvalidInput, ServiceError, Services
+from zion.gateway.views import listing_json, message_json
+
+DEFAULT_PAGE: Final = 50
+MAX_PAGE: Final = 200
+EVENTS_PER_READ: Final = 200
+#: SSE comment sent when nothing happened for this long, so proxies keep the stream open.
+SSE_KEEPALIVE_S: Final = 15.0
+
+
+def build_app(services: Services, security: GatewaySecurity) -> Starlette:
+    api = _Api(services, security)
+    routes = [
+        Route("/login", api.login, methods=["GET"]),
+        Route("/api/v1/node", api.node, methods=["GET"]),
+        Route("/api/v1/status", api.status, methods=["GET"]),
+        Route("/api/v1/peers", api.peers, methods=["GET"]),
+        Route("/api/v1/peers", api.connect, methods=["POST"]),
+        Route("/api/v1/listings", api.list_listings, methods=["GET"]),
+        Route("/api/v1/listings", api.create_listing, methods=["POST"]),
+        Route("/api/v1/listings/{listing_id}", api.get_listing, methods=["GET"]),
+        Route("/api/v1/listings/{listing_id}", api.update_listing, methods=["PUT"]),
+        Route("/api/v1/listings/{listing_id}", api.delete_listing, methods=["DELETE"]),
+        Route("/api/v1/channels/{name}/messages", api.read_messages, methods=["GET"]),
+        Route("/api/v1/channels/{name}/messages", api.post_message, methods=["POST"]),
+        Route("/api/v1/events", api.events, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityMiddleware, security=security)],
+        exception_handlers={
+            ServiceError: _service_error,
+            HTTPException: _http_error,
+            BodyTooLarge: _too_large,
+        },
+    )
+
+
+async def _service_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return problem(exc.status, exc.code, exc.detail)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    return problem(exc.status_code, code, str(exc.detail))
+
+
+async def _too_large(_: Request, exc: Exception) -> Response:
+    return problem(413, "too-large", "request body too large")
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be between {low} and {high}")
+    return value
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"request body is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("request body must be a JSON object")
+    return value
+
+
+class _Api:
+    def __init__(self, services: Services, security: GatewaySecurity) -> None:
+        self.services = services
+        self.security = security
+
+    async def login(self, request: Request) -> Response:
+        """The URL printed at start: trade the token for an HttpOnly cookie, then go home."""
+        if not self.security.token_ok(request.query_params.get("token")):
+            return problem(401, "unauthorized", "wrong or missing token")
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            TOKEN_COOKIE, self.security.token, httponly=True, samesite="strict", path="/"
+        )
+        return response
+
+    async def node(self, _: Request) -> Response:
+        node = self.services.node
+        return JSONResponse(
+            {"peer_id": node.peer_id, "addrs": node.addrs(), "version": __version__}
+        )
+
+    async def status(self, _: Request) -> Response:
+        return JSONResponse(self.services.node.status())
+
+    async def peers(self, _: Request) -> Response:
+        return JSONResponse({"items": self.services.node.peers()})
+
+    async def connect(self, request: Request) -> Response:
+        body = await _json_object(request)
+        addr = body.get("multiaddr")
+        if not isinstance(addr, str):
+            raise InvalidInput("multiaddr (string) is required")
+        peer_id = await self.services.node.connect(addr)
+        return JSONResponse({"peer_id": peer_id})
+
+    async def list_listings(self, request: Request) -> Response:
+        params = request.query_params
+        page = self.services.market.find(
+            query=params.get("q"),
+            category=params.get("category"),
+            author=params.get("author"),
+            limit=_int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
+            cursor=params.get("cursor"),
+        )
+        return JSONResponse({"items": [listing_json(r) for r in page.items], "next": page.next})
+
+    async def create_listing(self, request: Request) -> Response:
+        record = await self.services.market.create(await _json_object(request))
+        return JSONResponse(listing_json(record), status_code=201)
+
+    async def get_listing(self, request: Request) -> Response:
+        record = self.services.market.get(request.path_params["listing_id"])
+        return JSONResponse(listing_json(record))
+
+    async def update_listing(self, request: Request) -> Response:
+        fields = await _json_object(request)
+        record = await self.services.market.update(request.path_params["listing_id"], fields)
+        return JSONResponse(listing_json(record))
+
+    async def delete_listing(self, request: Request) -> Response:
+        await self.services.market.delete(request.path_params["listing_id"])
+        return Response(status_code=204)
+
+    async def read_messages(self, request: Request) -> Response:
+        page = self.services.channels.read(
+            request.path_params["name"],
+            limit=_int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
+            cursor=request.query_params.get("cursor"),
+        )
+        return JSONResponse({"items": [message_json(r) for r in page.items], "next": page.next})
+
+    async def post_message(self, request: Request) -> Response:
+        body = await _json_object(request)
+        text, reply_to = body.get("text"), body.get("reply_to")
+        if not isinstance(text, str):
+            raise InvalidInput("text (string) is required")
+        if reply_to is not None and not isinstance(reply_to, str):
+            raise InvalidInput("reply_to must be a record ID")
+        record = await self.services.channels.post(request.path_params["name"], text, reply_to)
+        return JSONResponse(message_json(record), status_code=201)
+
+    async def events(self, request: Request) -> Response:
+        """Server-sent events from the durable event log; resumes after Last-Event-ID."""
+        raw = request.headers.get("last-event-id") or request.query_params.get("after")
+        if raw is None:
+            after = self.services.events.last_id()
+        elif raw.isdigit():
+            after = int(raw)
+        else:
+            raise InvalidInput("Last-Event-ID must be an event number")
+        return StreamingResponse(
+            self._event_stream(after),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    async def _event_stream(self, after: int) -> AsyncIterator[str]:
+        events = self.services.events
+        # The first bytes tell the client the stream is open (and how soon to retry).
+        yield "retry: 2000\n\n"
+        while True:
+            batch = events.after(after, EVENTS_PER_READ)
+            for event in batch:
+                data = json.dumps(event.data, separators=(",", ":"))
+                yield f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n"
+                after = event.id
+            if batch:
+                continue
+            with trio.move_on_after(SSE_KEEPALIVE_S) as scope:
+                await events.wait_after(after)
+            if scope.cancelled_caught:
+                yield ": keepalive\n\n"

@@ -1,0 +1,38 @@
+"""How records look in the API: flat JSON objects a browser can use directly."""
+
+from typing import Any
+
+import msgspec
+
+from zion.protocols.records import ListingBody, MessageBody, Record
+
+
+def listing_json(record: Record) -> dict[str, Any]:
+    """A listing's ``id`` is its stable subject; ``cid`` names this exact version."""
+    assert isinstance(record.body, ListingBody)
+    out: dict[str, Any] = {
+        "id": record.subject,
+        "cid": record.id,
+        "author": record.author,
+        "seq": record.seq,
+        "created": record.created,
+        "expires": record.expires,
+    }
+    out.update(msgspec.to_builtins(record.body))
+    out.setdefault("description", "")
+    out.setdefault("tags", [])
+    out.setdefault("images", [])
+    out.setdefault("location", None)
+    return out
+
+
+def message_json(record: Record) -> dict[str, Any]:
+    assert isinstance(record.body, MessageBody)
+    return {
+        "id": record.id,
+        "author": record.author,
+        "channel": record.body.channel,
+        "text": record.body.text,
+        "reply_to": record.body.reply_to,
+        "created": record.created,
+    }

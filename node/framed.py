@@ -1,0 +1,45 @@
+"""Length-prefixed frames over a libp2p stream (anything with read/write/close)."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final, Protocol
+
+from zion.protocols.errors import ProtocolError
+from zion.protocols.framing import FrameDecoder, encode_frame
+
+READ_CHUNK: Final = 64 * 1024
+
+
+class ByteStream(Protocol):
+    async def read(self, n: int | None = None) -> bytes: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def reset(self) -> None: ...
+
+
+class StreamClosed(Exception):
+    """The other side closed the stream between frames."""
+
+
+class FramedStream:
+    def __init__(self, stream: ByteStream, max_frame: int) -> None:
+        self.stream = stream
+        self._decoder = FrameDecoder(max_frame)
+        self._frames: deque[bytes] = deque()
+
+    async def send(self, payload: bytes) -> None:
+        await self.stream.write(encode_frame(payload))
+
+    async def receive(self) -> bytes:
+        while not self._frames:
+            data = await self.stream.read(READ_CHUNK)
+            if not data:
+                if self._decoder.pending:
+                    raise ProtocolError("malformed", "stream ended inside a frame")
+                raise StreamClosed
+            self._frames.extend(self._decoder.feed(data))
+        return self._frames.popleft()

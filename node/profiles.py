@@ -1,0 +1,46 @@
+"""The member's profile: display name, avatar, and an optional wallet link."""
+
+from __future__ import annotations
+
+import msgspec
+
+from zion.gateway.services import InvalidInput, NotFound
+from zion.node.publishing import Publisher
+from zion.protocols.errors import ProtocolError
+from zion.protocols.records import PROFILE_SUBJECT, ProfileBody, Record
+from zion.storage.records import RecordStore
+
+
+class ProfileService:
+    def __init__(self, store: RecordStore, publisher: Publisher, peer_id: str) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._peer_id = peer_id
+
+    def get(self, author: str) -> Record:
+        record = self._store.head(author, PROFILE_SUBJECT)
+        if record is None or record.kind != "profile":
+            raise NotFound(f"no profile for {author[:60]}")
+        return record
+
+    async def set(
+        self,
+        name: str,
+        avatar: str | None = None,
+        wallet: str | None = None,
+        wallet_sig: bytes | None = None,
+    ) -> Record:
+        current = self._store.head(self._peer_id, PROFILE_SUBJECT)
+        seq = 1 if current is None else current.seq + 1
+        try:
+            body = msgspec.convert(
+                {"name": name, "avatar": avatar, "wallet": wallet, "wallet_sig": wallet_sig},
+                ProfileBody,
+            )
+            return await self._publisher.publish(
+                kind="profile", subject=PROFILE_SUBJECT, seq=seq, body=body
+            )
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(str(exc).replace("$.", "")) from None
+        except ProtocolError as exc:
+            raise InvalidInput(exc.detail) from None

@@ -1,0 +1,52 @@
+"""Shared fixtures: keys and records built with the real signing code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from zion.protocols import records
+
+NOW = 1_800_000_000_000
+DAY = 24 * 3600 * 1000
+
+
+@pytest.fixture
+def key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+
+
+def make_listing(
+    key: Ed25519PrivateKey,
+    subject: str = "bike1",
+    seq: int = 1,
+    created: int = NOW,
+    title: str = "Red bike",
+    **fields: object,
+) -> records.Record:
+    body = records.ListingBody(
+        title=title,
+        price=records.Price(amount=12000, currency="EUR"),
+        category="bikes",
+        description=str(fields.pop("description", "A red bicycle, barely used")),
+        tags=list(fields.pop("tags", ["red", "bicycle"])),  # type: ignore[call-overload]
+    )
+    return records.sign_record(
+        key,
+        kind="listing",
+        subject=subject,
+        seq=seq,
+        created=created,
+        body=body,
+        expires=created + 30 * DAY,
+    )
+
+
+@pytest.fixture
+def listing_factory(key: Ed25519PrivateKey) -> Callable[..., records.Record]:
+    def factory(**kwargs: object) -> records.Record:
+        return make_listing(key, **kwargs)  # type: ignore[arg-type]
+
+    return factory

@@ -1,0 +1,244 @@
+"""The gateway app over the real services and a real SQLite store (no network)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from zion.gateway.app import build_app
+from zion.gateway.security import MAX_BODY_BYTES, GatewaySecurity
+from zion.gateway.server import serve_gateway
+from zion.gateway.services import Services
+from zion.node.channels import ChannelService
+from zion.node.events import EventFeed
+from zion.node.ingest import Ingest
+from zion.node.market import MarketService
+from zion.node.publishing import Publisher
+from zion.protocols import identity, sync
+from zion.storage.database import Database
+from zion.storage.records import RecordStore
+
+TOKEN = "t" * 43
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+LISTING = {
+    "title": "Oak table",
+    "description": "Solid oak, seats six",
+    "price": {"amount": 25000, "currency": "EUR"},
+    "category": "furniture",
+    "tags": ["oak", "table"],
+}
+
+
+class _NodeInfo:
+    def __init__(self, peer_id: str) -> None:
+        self.peer_id = peer_id
+
+    def addrs(self) -> list[str]:
+        return ["/ip4/127.0.0.1/tcp/4001"]
+
+    def peers(self) -> list[dict[str, Any]]:
+        return []
+
+    async def connect(self, multiaddr: str) -> str:
+        raise NotImplementedError
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    key = Ed25519PrivateKey.generate()
+    peer_id = identity.peer_id_of(key)
+    store = RecordStore(Database(tmp_path / "zion.db"))
+    feed = EventFeed(store)
+    ingest = Ingest(store, sync.ItemIndex(), feed)
+    publisher = Publisher(key, ingest, window_s=0)
+    services = Services(
+        node=_NodeInfo(peer_id),
+        market=MarketService(store, publisher, peer_id),
+        channels=ChannelService(store, publisher),
+        events=feed,
+    )
+    security = GatewaySecurity(token=TOKEN, host="127.0.0.1", port=0)
+    app = build_app(services, security)
+    async with trio.open_nursery() as nursery:
+        base_url = await nursery.start(serve_gateway, app, security, "127.0.0.1", 0)
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            yield http
+        nursery.cancel_scope.cancel()
+
+
+async def test_node_info(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/node")
+    assert response.status_code == 200
+    assert response.json()["peer_id"].startswith("12D3KooW")
+
+
+async def test_listing_lifecycle(client: httpx.AsyncClient) -> None:
+    created = await client.post("/api/v1/listings", json=LISTING, headers=AUTH)
+    assert created.status_code == 201, created.text
+    item = created.json()
+    assert item["title"] == "Oak table" and item["seq"] == 1
+    listing_id = item["id"]
+
+    found = (await client.get("/api/v1/listings", params={"q": "oak"})).json()
+    assert [i["id"] for i in found["items"]] == [listing_id]
+
+    changed = dict(LISTING, title="Oak table, extendable")
+    updated = await client.put(f"/api/v1/listings/{listing_id}", json=changed, headers=AUTH)
+    assert updated.status_code == 200 and updated.json()["seq"] == 2
+    assert (
+        (await client.get(f"/api/v1/listings/{listing_id}")).json()["title"].endswith("extendable")
+    )
+
+    deleted = await client.delete(f"/api/v1/listings/{listing_id}", headers=AUTH)
+    assert deleted.status_code == 204
+    gone = await client.get(f"/api/v1/listings/{listing_id}")
+    assert gone.status_code == 404
+    assert gone.headers["content-type"] == "application/problem+json"
+    assert gone.json()["code"] == "not-found"
+
+
+async def test_paging(client: httpx.AsyncClient) -> None:
+    for n in range(5):
+        body = dict(LISTING, title=f"Chair {n}")
+        assert (await client.post("/api/v1/listings", json=body, headers=AUTH)).status_code == 201
+    first = (await client.get("/api/v1/listings", params={"limit": 2})).json()
+    assert len(first["items"]) == 2 and first["next"]
+    rest = (
+        await client.get("/api/v1/listings", params={"limit": 10, "cursor": first["next"]})
+    ).json()
+    assert len(rest["items"]) == 3 and rest["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/listings", LISTING),
+        ("PUT", "/api/v1/listings/x", LISTING),
+        ("DELETE", "/api/v1/listings/x", None),
+        ("POST", "/api/v1/channels/general/messages", {"text": "hi"}),
+    ],
+)
+async def test_mutations_need_the_token(
+    client: httpx.AsyncClient, method: str, path: str, body: Any
+) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "zion_token=wrong"}):
+        response = await client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 401
+    assert (await client.get("/api/v1/listings")).json()["items"] == []
+
+
+async def test_login_sets_a_strict_httponly_cookie(client: httpx.AsyncClient) -> None:
+    bad = await client.get("/login", params={"token": "nope"})
+    assert bad.status_code == 401
+    good = await client.get("/login", params={"token": TOKEN})
+    assert good.status_code == 303
+    cookie = good.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    created = await client.post(
+        "/api/v1/listings", json=LISTING, headers={"Cookie": f"zion_token={TOKEN}"}
+    )
+    assert created.status_code == 201
+
+
+async def test_foreign_host_and_origin_are_refused(client: httpx.AsyncClient) -> None:
+    port = client.base_url.port
+    rebinding = await client.get("/api/v1/node", headers={"Host": f"evil.example:{port}"})
+    assert rebinding.status_code == 421
+    cross_site = await client.post(
+        "/api/v1/listings", json=LISTING, headers={**AUTH, "Origin": "http://evil.example"}
+    )
+    assert cross_site.status_code == 403
+    same_site = await client.post(
+        "/api/v1/listings", json=LISTING, headers={**AUTH, "Origin": f"http://127.0.0.1:{port}"}
+    )
+    assert same_site.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "content"),
+    [
+        (None, b"not json"),
+        (None, b"[1, 2]"),
+        ({"title": "x"}, None),
+        (dict(LISTING, price={"amount": -5, "currency": "EUR"}), None),
+        (dict(LISTING, images=["not-a-cid"]), None),
+        (dict(LISTING, expires_in_days=1000), None),
+        (dict(LISTING, title="t" * 141), None),
+    ],
+)
+async def test_bad_listings_get_problems_and_change_nothing(
+    client: httpx.AsyncClient, body: Any, content: bytes | None
+) -> None:
+    if content is not None:
+        response = await client.post("/api/v1/listings", content=content, headers=AUTH)
+    else:
+        response = await client.post("/api/v1/listings", json=body, headers=AUTH)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]
+    assert (await client.get("/api/v1/listings")).json()["items"] == []
+
+
+async def test_oversized_body_is_refused(client: httpx.AsyncClient) -> None:
+    huge = b"{" + b" " * MAX_BODY_BYTES + b"}"
+    response = await client.post("/api/v1/listings", content=huge, headers=AUTH)
+    assert response.status_code == 413
+
+
+async def test_bad_query_parameters(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/v1/listings", params={"limit": "x"})).status_code == 422
+    assert (await client.get("/api/v1/listings", params={"limit": 0})).status_code == 422
+    assert (await client.get("/api/v1/listings", params={"cursor": "zz"})).status_code == 422
+
+
+async def test_channels(client: httpx.AsyncClient) -> None:
+    posted = await client.post(
+        "/api/v1/channels/general/messages", json={"text": "hello"}, headers=AUTH
+    )
+    assert posted.status_code == 201
+    reply = await client.post(
+        "/api/v1/channels/general/messages",
+        json={"text": "hi back", "reply_to": posted.json()["id"]},
+        headers=AUTH,
+    )
+    assert reply.status_code == 201
+    read = (await client.get("/api/v1/channels/general/messages")).json()
+    assert [m["text"] for m in read["items"]] == ["hi back", "hello"]
+    bad = await client.post(
+        "/api/v1/channels/Not A Channel/messages", json={"text": "x"}, headers=AUTH
+    )
+    assert bad.status_code == 422
+
+
+async def test_events_resume_after_last_event_id(client: httpx.AsyncClient) -> None:
+    for n in range(3):
+        body = dict(LISTING, title=f"Lamp {n}")
+        await client.post("/api/v1/listings", json=body, headers=AUTH)
+
+    async def read_events(headers: dict[str, str], want: int) -> list[tuple[str, str]]:
+        seen: list[tuple[str, str]] = []
+        with trio.fail_after(5):
+            async with client.stream("GET", "/api/v1/events", headers=headers) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                event_id = ""
+                async for line in response.aiter_lines():
+                    if line.startswith("id: "):
+                        event_id = line[4:]
+                    elif line.startswith("event: "):
+                        seen.append((event_id, line[7:]))
+                        if len(seen) == want:
+                            return seen
+        return seen
+
+    everything = await read_events({"Last-Event-ID": "0"}, 3)
+    assert [kind for _, kind in everything] == ["listing.stored"] * 3
+    after_first = await read_events({"Last-Event-ID": everything[0][0]}, 2)
+    assert after_first == everything[1:]

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tests.conftest import DAY, NOW, make_listing
+from zion.protocols import records
+from zion.storage.database import MIGRATIONS, Database
+from zion.storage.errors import StorageError
+from zion.storage.records import Outcome, RecordStore, fts_query, sync_item
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RecordStore:
+    return RecordStore(Database(tmp_path / "zion.db"))
+
+
+def tombstone(key: Ed25519PrivateKey, subject: str, seq: int) -> records.Record:
+    return records.sign_record(
+        key,
+        kind="tombstone",
+        subject=subject,
+        seq=seq,
+        created=NOW + seq,
+        body=records.TombstoneBody(of="listing"),
+    )
+
+
+def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
+    db = Database(tmp_path / "zion.db")
+    assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "zion.db"
+    Database(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(StorageError, match="newer"):
+        Database(path)
+
+
+def test_store_duplicate_and_stale(store: RecordStore, key: Ed25519PrivateKey) -> None:
+    v1 = make_listing(key, seq=1)
+    v2 = make_listing(key, seq=2, title="Blue bike", created=NOW + 1)
+    assert store.apply(v1, NOW).outcome is Outcome.STORED
+    assert store.apply(v1, NOW).outcome is Outcome.DUPLICATE
+    applied = store.apply(v2, NOW)
+    assert applied.outcome is Outcome.STORED
+    assert applied.replaced == sync_item(v1)
+    assert store.apply(v1, NOW).outcome is Outcome.STALE
+    head = store.head(v1.author, "bike1")
+    assert head is not None and head.id == v2.id
+    assert store.count() == 1
+
+
+def test_tombstone_is_kept_and_blocks_resurrection(
+    store: RecordStore, key: Ed25519PrivateKey
+) -> None:
+    v1 = make_listing(key, seq=1)
+    v2 = make_listing(key, seq=2, created=NOW + 1, title="Blue bike")
+    dead = tombstone(key, "bike1", 3)
+    # Out of order: the delete arrives first, then the versions it deletes.
+    assert store.apply(dead, NOW).stored
+    assert store.apply(v2, NOW).outcome is Outcome.STALE
+    assert store.apply(v1, NOW).outcome is Outcome.STALE
+    assert store.listings().items == []
+    head = store.head(v1.author, "bike1")
+    assert head is not None and head.kind == "tombstone"
+
+
+def test_search_filters_and_paging(store: RecordStore, key: Ed25519PrivateKey) -> None:
+    for n in range(7):
+        store.apply(
+            make_listing(
+                key,
+                subject=f"s{n}",
+                created=NOW + n,
+                title=f"Item {n}",
+                description="vintage lamp" if n % 2 else "oak table",
+            ),
+            NOW,
+        )
+    assert [r.subject for r in store.listings(query="lamp").items] == ["s5", "s3", "s1"]
+    assert [r.subject for r in store.listings(query="tab").items] == ["s6", "s4", "s2", "s0"]
+    assert store.listings(query="vintage oak").items == []
+    assert store.listings(query='"); DROP TABLE listings; --').items == []
+    first = store.listings(limit=3)
+    assert [r.subject for r in first.items] == ["s6", "s5", "s4"]
+    assert first.next is not None
+    second = store.listings(limit=3, cursor=first.next)
+    assert [r.subject for r in second.items] == ["s3", "s2", "s1"]
+    third = store.listings(limit=3, cursor=second.next)
+    assert [r.subject for r in third.items] == ["s0"] and third.next is None
+    assert store.listings(category="none").items == []
+    assert len(store.listings(author=records.decode_record(first.items[0].block).author).items) == 7
+    with pytest.raises(StorageError):
+        store.listings(cursor="garbage")
+
+
+def test_fts_query_quotes_every_word() -> None:
+    assert fts_query("red bike") == '"red"* "bike"*'
+    assert fts_query("*** OR NEAR(") == '"OR"* "NEAR"*'
+    assert fts_query("  ") is None
+
+
+def test_expiry_removes_and_logs(store: RecordStore, key: Ed25519PrivateKey) -> None:
+    record = make_listing(key)
+    store.apply(record, NOW)
+    assert store.expire(NOW + DAY) == []
+    assert store.expire(NOW + 31 * DAY) == [sync_item(record)]
+    assert store.count() == 0
+    assert [e.type for e in store.events_after(0)] == ["listing.stored", "listing.expired"]
+
+
+def test_event_log_is_ordered_and_durable(
+    tmp_path: Path, listing_factory: Callable[..., records.Record]
+) -> None:
+    path = tmp_path / "zion.db"
+    store = RecordStore(Database(path))
+    for n in range(5):
+        store.apply(listing_factory(subject=f"s{n}"), NOW)
+    events = store.events_after(0)
+    assert [e.id for e in events] == sorted(e.id for e in events)
+    assert store.events_after(events[2].id) == events[3:]
+    reopened = RecordStore(Database(path))
+    assert reopened.last_event_id() == events[-1].id
+    assert len(reopened.sync_items()) == 5
+
+
+def test_messages_by_channel(store: RecordStore, key: Ed25519PrivateKey) -> None:
+    for n, channel in enumerate(["general", "bikes", "general"]):
+        store.apply(
+            records.sign_record(
+                key,
+                kind="message",
+                subject=f"m{n}",
+                seq=1,
+                created=NOW + n,
+                body=records.MessageBody(channel=channel, text=f"hello {n}"),
+            ),
+            NOW,
+        )
+    page = store.messages("general")
+    assert [r.body.text for r in page.items] == ["hello 2", "hello 0"]  # type: ignore[union-attr]
+
+
+def test_batch_is_one_transaction(store: RecordStore, key: Ed25519PrivateKey) -> None:
+    batch = [make_listing(key, subject=f"b{n}") for n in range(50)]
+    results = store.apply_many(batch + batch[:1], NOW)
+    assert [r.outcome for r in results].count(Outcome.STORED) == 50
+    assert results[-1].outcome is Outcome.DUPLICATE
