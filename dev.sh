@@ -40,6 +40,9 @@ setup_python() {
             { grep -v "is ignored: it is neither a file nor a directory" || true; } >&2
         cp requirements.lock "$stamp"
     fi
+    # trio-typing (pulled in by libp2p) installs trio-stubs written for trio < 0.22, which
+    # shadow the inline types trio ships today and make mypy reject correct code.
+    rm -rf "$VENV"/lib/python3*/site-packages/trio-stubs
     # Strict editable mode links the sources into build/, so mypy and pytest see the
     # package-dir mapping of pyproject.toml. Re-run each time: it picks up new modules.
     "$VENV/bin/pip" install -q --no-deps --no-build-isolation \

@@ -1,0 +1,259 @@
+"""`zion run`: the composition root. Everything runs in one trio nursery.
+
+Start order: storage, then the libp2p host and pubsub, then sync and gossip publishing, then
+the gateway; the banner is printed when all of it is up. SIGINT/SIGTERM cancel the nursery and
+every task stops with it; hypercorn and libp2p get short, explicit shutdown deadlines.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from typing import Any, Final
+
+import trio
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from zion import __version__
+from zion.gateway.app import build_app
+from zion.gateway.security import GatewaySecurity
+from zion.gateway.server import serve_gateway
+from zion.gateway.services import Services, Unavailable
+from zion.node.channels import ChannelService
+from zion.node.config import Config
+from zion.node.errors import NodeError
+from zion.node.events import EventFeed
+from zion.node.home import NodeHome
+from zion.node.ingest import Ingest
+from zion.node.market import MarketService
+from zion.node.network import GossipOutcome, Network
+from zion.node.publishing import Publisher
+from zion.node.syncing import SyncService
+from zion.protocols import gossip, sync
+from zion.protocols.errors import ProtocolError
+from zion.protocols.identity import peer_id_of
+from zion.protocols.validation import Verdict
+from zion.storage.database import Database
+from zion.storage.records import RecordStore
+
+log = logging.getLogger("zion")
+
+#: How often expired records are dropped.
+EXPIRY_INTERVAL_S: Final = 60.0
+#: Shutdown must finish within this, whatever a library does.
+SHUTDOWN_DEADLINE_S: Final = 4.0
+
+
+class NodeInfoService:
+    def __init__(self, node: ZionNode) -> None:
+        self._node = node
+
+    @property
+    def peer_id(self) -> str:
+        return self._node.peer_id
+
+    def addrs(self) -> list[str]:
+        return self._node.network.addrs()
+
+    def peers(self) -> list[dict[str, Any]]:
+        network = self._node.network
+        return [
+            {"peer_id": peer, "addrs": network.peer_addrs(peer)}
+            for peer in network.connected_peers()
+        ]
+
+    async def connect(self, multiaddr: str) -> str:
+        try:
+            peer_id = await self._node.network.connect(multiaddr)
+        except ValueError as exc:
+            from zion.gateway.services import InvalidInput
+
+            raise InvalidInput(str(exc)) from None
+        except trio.TooSlowError:
+            raise Unavailable(f"dialing {multiaddr} timed out") from None
+        except Exception as exc:  # dial failures come in many types from py-libp2p
+            raise Unavailable(f"cannot connect to {multiaddr}: {exc}") from None
+        return peer_id
+
+    def status(self) -> dict[str, Any]:
+        node = self._node
+        stats = node.sync.stats
+        return {
+            "peer_id": node.peer_id,
+            "version": __version__,
+            "peers": len(node.network.connected_peers()),
+            "records": len(node.index),
+            "listings": node.store.count("listing"),
+            "messages": node.store.count("message"),
+            "gossiped": node.publisher.gossiped,
+            "sync_sessions": stats.sessions,
+            "sync_failures": stats.failures,
+            "sync_stored": stats.stored,
+            "sync_served": stats.served,
+            "gossip_accepted": node.gossip_verdicts["accept"],
+            "gossip_ignored": node.gossip_verdicts["ignore"],
+            "gossip_rejected": node.gossip_verdicts["reject"],
+        }
+
+
+class ZionNode:
+    def __init__(self, home: NodeHome, config: Config) -> None:
+        self.home = home
+        self.config = config
+        key = home.load_key()
+        self.peer_id = peer_id_of(key)
+        self.token = home.load_token()
+        self.db = Database(home.database_file)
+        self.store = RecordStore(self.db)
+        self.index = sync.ItemIndex(self.store.sync_items())
+        self.feed = EventFeed(self.store)
+        self.ingest = Ingest(self.store, self.index, self.feed)
+        self.publisher = Publisher(key, self.ingest, config.gossip.batch_window_ms / 1000)
+        seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        self.network = Network(seed, config)
+        self.sync = SyncService(
+            self.store,
+            self.index,
+            self.ingest,
+            self._open_sync_stream,
+            config.sync.timeout_s,
+        )
+        self.gossip_verdicts = {verdict.value: 0 for verdict in Verdict}
+        self.services = Services(
+            node=NodeInfoService(self),
+            market=MarketService(self.store, self.publisher, self.peer_id),
+            channels=ChannelService(self.store, self.publisher),
+            events=self.feed,
+        )
+        self.security = GatewaySecurity(
+            token=self.token,
+            host=config.gateway.host,
+            port=config.gateway.port,
+            extra_hosts=tuple(config.gateway.allowed_hosts),
+            extra_origins=tuple(config.gateway.allowed_origins),
+        )
+
+    async def _open_sync_stream(self, peer_id: str) -> Any:
+        return await self.network.open_stream(peer_id, sync.PROTOCOL_ID)
+
+    async def on_gossip(self, topic: str, sender: str, data: bytes) -> GossipOutcome:
+        try:
+            blocks = gossip.decode_batch(data)
+        except ProtocolError as exc:
+            return self._gossip_verdict(Verdict.REJECT, sender, exc.reason)
+        report = await self.ingest.receive(blocks, reject_all_on_invalid=True)
+        return self._gossip_verdict(report.verdict, sender, report.reject_reason)
+
+    def _gossip_verdict(self, verdict: Verdict, sender: str, reason: str) -> GossipOutcome:
+        self.gossip_verdicts[verdict.value] += 1
+        if verdict is Verdict.REJECT:
+            log.info("rejected gossip from %s: %s", sender, reason)
+            return GossipOutcome(forward=False, blame=True)
+        return GossipOutcome(forward=verdict is Verdict.ACCEPT)
+
+    async def run(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery, self.network.running(self.on_gossip):
+            self.network.set_stream_handler(sync.PROTOCOL_ID, self.sync.serve)
+            nursery.start_soon(self.publisher.run, self.network.publish)
+            nursery.start_soon(self._sync_on_connect, nursery)
+            nursery.start_soon(self._sync_periodically, nursery)
+            nursery.start_soon(self._expire_periodically)
+            nursery.start_soon(self._dial_bootstrap, nursery)
+            gateway = self.config.gateway
+            base_url = await nursery.start(
+                serve_gateway,
+                build_app(self.services, self.security),
+                self.security,
+                gateway.host,
+                gateway.port,
+            )
+            self.home.gateway_file.write_text(base_url + "\n", "utf-8")
+            task_status.started(base_url)
+            await trio.sleep_forever()
+
+    async def _sync_on_connect(self, nursery: trio.Nursery) -> None:
+        async for peer_id in self.network.connections:
+            nursery.start_soon(self.sync.pull, peer_id)
+
+    async def _sync_periodically(self, nursery: trio.Nursery) -> None:
+        while True:
+            await trio.sleep(self.config.sync.interval_s)
+            for peer_id in self.network.connected_peers():
+                nursery.start_soon(self.sync.pull, peer_id)
+
+    async def _expire_periodically(self) -> None:
+        while True:
+            dropped = await self.ingest.expire()
+            if dropped:
+                log.info("dropped %d expired records", dropped)
+            await trio.sleep(EXPIRY_INTERVAL_S)
+
+    async def _dial_bootstrap(self, nursery: trio.Nursery) -> None:
+        limit = self.config.network.max_bootstrap_dials
+        for address in self.config.network.bootstrap[:limit]:
+            nursery.start_soon(self._dial, address)
+
+    async def _dial(self, address: str) -> None:
+        try:
+            peer = await self.network.connect(address)
+            log.info("connected to bootstrap peer %s", peer)
+        except Exception as exc:  # a bootstrap peer being down is normal
+            log.warning("cannot reach bootstrap peer %s: %s", address, exc)
+
+    def close(self) -> None:
+        self.home.gateway_file.unlink(missing_ok=True)
+        self.db.close()
+
+
+def banner(node: ZionNode, base_url: str) -> str:
+    lines = [
+        f"Zion node {__version__}",
+        f"peer ID:  {node.peer_id}",
+        "listening:",
+        *(f"  {addr}" for addr in node.network.addrs()),
+        f"gateway:  {base_url}",
+        f"login:    {base_url}/login?token={node.token}",
+        f"home:     {node.home.path}",
+    ]
+    return "\n".join(lines)
+
+
+async def _main(node: ZionNode) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            base_url = await nursery.start(node.run)
+            print(banner(node, base_url), flush=True)
+            async for signum in signals:
+                log.info("received %s, stopping", signal.Signals(signum).name)
+                nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_DEADLINE_S
+                nursery.cancel_scope.cancel()
+                break
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # py-libp2p logs routine peer churn at WARNING and above; keep the node's own voice clear.
+    for noisy in ("libp2p", "multiaddr", "hypercorn", "async_service"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def run_daemon(home: NodeHome, overrides: dict[str, dict[str, object]], log_level: str) -> None:
+    configure_logging(log_level)
+    if home.init():
+        print(f"initialised a new node home at {home.path}", flush=True)
+    config = home.load_config(overrides)
+    node = ZionNode(home, config)
+    try:
+        trio.run(_main, node)
+    except NodeError:
+        raise
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.close()
+    print("stopped", flush=True)

@@ -1,0 +1,230 @@
+"""The libp2p side of the node: host, GossipSub, streams, connection events.
+
+Built for safety first: Noise is the only security transport (py-libp2p's default also accepts
+plaintext, secio and TLS) and yamux the only muxer. GossipSub runs with explicit parameters and
+py-libp2p's spam limiter off: it drops a node's own publishes above 10/s, and our validators and
+per-peer reject counts are the protection instead. Gossip message IDs are content hashes, as
+records carry their own signatures.
+
+libp2p is imported here and nowhere else, so everything above this module can be tested
+without starting a host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import multiaddr
+import trio
+from libp2p import new_host
+from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
+from libp2p.tools.anyio_service import background_trio_service
+
+from zion.node.config import Config
+from zion.node.errors import NodeError
+from zion.protocols import gossip
+
+log = logging.getLogger(__name__)
+
+GOSSIPSUB_PROTOCOLS: Final = (
+    TProtocol("/meshsub/1.2.0"),
+    TProtocol("/meshsub/1.1.0"),
+    TProtocol("/meshsub/1.0.0"),
+)
+#: Seen-message cache: go-libp2p-pubsub's default.
+SEEN_TTL_S: Final = 120
+#: A peer whose gossip we reject this often is cut off.
+MAX_REJECTS_PER_PEER: Final = 20
+DIAL_TIMEOUT_S: Final = 15.0
+
+#: Verdict of a gossip handler: True forwards the message, False drops it.
+GossipHandler = Callable[[str, str, bytes], Awaitable["GossipOutcome"]]
+
+
+@dataclass(frozen=True, slots=True)
+class GossipOutcome:
+    forward: bool
+    #: The sender is to blame (invalid records), not merely unlucky (duplicates).
+    blame: bool = False
+
+
+def gossip_message_id(msg: rpc_pb2.Message) -> bytes:
+    return gossip.message_id(msg.data)
+
+
+class _ConnectionEvents(INotifee):  # type: ignore[misc]
+    """Forwards new connections to a channel; never blocks the swarm."""
+
+    def __init__(self, send: trio.MemorySendChannel[str]) -> None:
+        self._send = send
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        peer = conn.muxed_conn.peer_id
+        # If the channel is full, periodic sync catches up with whoever we missed.
+        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+            self._send.send_nowait(peer.to_base58())
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        pass
+
+    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        pass
+
+    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        pass
+
+
+class Network:
+    def __init__(self, seed: bytes, config: Config) -> None:
+        self._config = config
+        key_pair = create_new_key_pair(seed)
+        noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
+        try:
+            self._listen = [multiaddr.Multiaddr(addr) for addr in config.network.listen]
+        except Exception as exc:  # multiaddr raises several types for bad text
+            raise NodeError(f"network.listen: {exc}") from None
+        self.host = new_host(
+            key_pair=key_pair,
+            sec_opt={NOISE_PROTOCOL_ID: noise},
+            muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
+            listen_addrs=self._listen,
+            enable_mDNS=config.network.mdns,
+        )
+        gossip_config = config.gossip
+        self.router = GossipSub(
+            protocols=list(GOSSIPSUB_PROTOCOLS),
+            degree=gossip_config.degree,
+            degree_low=gossip_config.degree_low,
+            degree_high=gossip_config.degree_high,
+            heartbeat_interval=gossip_config.heartbeat_interval_s,
+            heartbeat_initial_delay=0.1,
+            time_to_live=60,
+            spam_protection_enabled=False,
+        )
+        self.pubsub = Pubsub(
+            self.host,
+            self.router,
+            seen_ttl=SEEN_TTL_S,
+            strict_signing=True,
+            msg_id_constructor=gossip_message_id,
+        )
+        self._rejects: dict[str, int] = {}
+        self._connections_send, self.connections = trio.open_memory_channel[str](256)
+        self.host.get_network().register_notifee(_ConnectionEvents(self._connections_send))
+
+    @property
+    def peer_id(self) -> str:
+        return str(self.host.get_id().to_base58())
+
+    @asynccontextmanager
+    async def running(self, handler: GossipHandler) -> AsyncIterator[None]:
+        """Listen, start pubsub, subscribe to every topic; stop all of it on exit."""
+        try:
+            host_running = self.host.run(listen_addrs=self._listen)
+            await host_running.__aenter__()
+        except OSError as exc:
+            raise NodeError(f"cannot listen on {self._config.network.listen}: {exc}") from None
+        try:
+            async with (
+                background_trio_service(self.pubsub),
+                background_trio_service(self.router),
+                trio.open_nursery() as nursery,
+            ):
+                await self.pubsub.wait_until_ready()
+                for topic in gossip.TOPICS:
+                    self.pubsub.set_topic_validator(
+                        topic, self._validator(topic, handler), is_async_validator=True
+                    )
+                    subscription = await self.pubsub.subscribe(topic)
+                    nursery.start_soon(_drain, subscription)
+                yield
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await host_running.__aexit__(None, None, None)
+
+    def _validator(
+        self, topic: str, handler: GossipHandler
+    ) -> Callable[[ID, rpc_pb2.Message], Awaitable[bool]]:
+        own_id = self.host.get_id()
+
+        async def validate(forwarder: ID, msg: rpc_pb2.Message) -> bool:
+            if forwarder == own_id:
+                return True  # our own publish: its records are already stored
+            sender = forwarder.to_base58()
+            outcome = await handler(topic, sender, msg.data)
+            if outcome.blame:
+                self._blame(forwarder, sender)
+            return outcome.forward
+
+        return validate
+
+    def _blame(self, peer: ID, sender: str) -> None:
+        count = self._rejects.get(sender, 0) + 1
+        self._rejects[sender] = count
+        if count == MAX_REJECTS_PER_PEER:
+            log.warning("cutting off %s: %d invalid gossip messages", sender, count)
+            self.pubsub.add_to_blacklist(peer)
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        await self.pubsub.publish(topic, data)
+
+    def addrs(self) -> list[str]:
+        return [str(addr) for addr in self.host.get_addrs()]
+
+    def connected_peers(self) -> list[str]:
+        return [peer.to_base58() for peer in self.host.get_connected_peers()]
+
+    def peer_addrs(self, peer_id: str) -> list[str]:
+        try:
+            return [str(a) for a in self.host.get_peerstore().addrs(ID.from_base58(peer_id))]
+        except Exception:  # the peerstore raises when it knows no address
+            return []
+
+    async def connect(self, address: str) -> str:
+        try:
+            info = info_from_p2p_addr(multiaddr.Multiaddr(address))
+        except Exception as exc:  # multiaddr and py-libp2p raise many types for bad text
+            raise ValueError(f"{address!r} is not a multiaddr with /p2p/<peer ID>: {exc}") from None
+        if info.peer_id == self.host.get_id():
+            raise ValueError("that is this node's own address")
+        with trio.fail_after(DIAL_TIMEOUT_S):
+            await self.host.connect(info)
+        return str(info.peer_id.to_base58())
+
+    def set_stream_handler(
+        self, protocol: str, handler: Callable[[INetStream], Awaitable[None]]
+    ) -> None:
+        self.host.set_stream_handler(TProtocol(protocol), handler)
+
+    async def open_stream(self, peer_id: str, protocol: str) -> Any:
+        return await self.host.new_stream(ID.from_base58(peer_id), [TProtocol(protocol)])
+
+
+async def _drain(subscription: Any) -> None:
+    """Our validator already handled every message; keep the queue from filling."""
+    while True:
+        await subscription.get()
