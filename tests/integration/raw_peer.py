@@ -1,0 +1,68 @@
+"""A bare py-libp2p peer (no Zion node code) that publishes whatever gossip it is given.
+
+Usage: python raw_peer.py TARGET_MULTIADDR PAYLOADS.json
+PAYLOADS.json is a list of {"topic": str, "data": hex}. The peer dials the target, waits until
+the target is subscribed to each topic, publishes every payload in order, prints "published",
+and stays connected until it is killed (so nothing is cut off in flight).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import multiaddr
+import trio
+from libp2p import new_host
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.x25519 import create_new_key_pair as create_x25519
+from libp2p.custom_types import TProtocol
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
+from libp2p.security.noise.transport import Transport as Noise
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX
+from libp2p.stream_muxer.yamux.yamux import Yamux
+from libp2p.tools.anyio_service import background_trio_service
+
+from zion.protocols.gossip import message_id
+
+
+async def main(target: str, payload_file: str) -> None:
+    payloads = json.loads(open(payload_file).read())
+    key_pair = create_new_key_pair()
+    host = new_host(
+        key_pair=key_pair,
+        sec_opt={NOISE: Noise(key_pair, noise_privkey=create_x25519().private_key)},
+        muxer_opt={TProtocol(YAMUX): Yamux},
+    )
+    router = GossipSub(
+        protocols=[TProtocol("/meshsub/1.1.0")],
+        degree=6,
+        degree_low=5,
+        degree_high=12,
+        heartbeat_interval=1,
+        spam_protection_enabled=False,
+    )
+    pubsub = Pubsub(host, router, msg_id_constructor=lambda m: message_id(m.data))
+    listen = [multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]
+    async with host.run(listen_addrs=listen), background_trio_service(pubsub):
+        async with background_trio_service(router):
+            await pubsub.wait_until_ready()
+            info = info_from_p2p_addr(multiaddr.Multiaddr(target))
+            await host.connect(info)
+            topics = sorted({p["topic"] for p in payloads})
+            for topic in topics:
+                await pubsub.subscribe(topic)
+            with trio.fail_after(20):
+                while not all(info.peer_id in pubsub.peer_topics.get(t, ()) for t in topics):
+                    await trio.sleep(0.05)
+            for payload in payloads:
+                await pubsub.publish(payload["topic"], bytes.fromhex(payload["data"]))
+            print("published", flush=True)
+            await trio.sleep_forever()
+
+
+if __name__ == "__main__":
+    trio.run(main, sys.argv[1], sys.argv[2])
