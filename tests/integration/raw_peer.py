@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import multiaddr
 import trio
@@ -30,7 +31,7 @@ from zion.protocols.gossip import message_id
 
 
 async def main(target: str, payload_file: str) -> None:
-    payloads = json.loads(open(payload_file).read())
+    payloads = json.loads(Path(payload_file).read_text())
     key_pair = create_new_key_pair()
     host = new_host(
         key_pair=key_pair,
@@ -47,21 +48,24 @@ async def main(target: str, payload_file: str) -> None:
     )
     pubsub = Pubsub(host, router, msg_id_constructor=lambda m: message_id(m.data))
     listen = [multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]
-    async with host.run(listen_addrs=listen), background_trio_service(pubsub):
-        async with background_trio_service(router):
-            await pubsub.wait_until_ready()
-            info = info_from_p2p_addr(multiaddr.Multiaddr(target))
-            await host.connect(info)
-            topics = sorted({p["topic"] for p in payloads})
-            for topic in topics:
-                await pubsub.subscribe(topic)
-            with trio.fail_after(20):
-                while not all(info.peer_id in pubsub.peer_topics.get(t, ()) for t in topics):
-                    await trio.sleep(0.05)
-            for payload in payloads:
-                await pubsub.publish(payload["topic"], bytes.fromhex(payload["data"]))
-            print("published", flush=True)
-            await trio.sleep_forever()
+    async with (
+        host.run(listen_addrs=listen),
+        background_trio_service(pubsub),
+        background_trio_service(router),
+    ):
+        await pubsub.wait_until_ready()
+        info = info_from_p2p_addr(multiaddr.Multiaddr(target))
+        await host.connect(info)
+        topics = sorted({p["topic"] for p in payloads})
+        for topic in topics:
+            await pubsub.subscribe(topic)
+        with trio.fail_after(20):
+            while not all(info.peer_id in pubsub.peer_topics.get(t, ()) for t in topics):
+                await trio.sleep(0.05)
+        for payload in payloads:
+            await pubsub.publish(payload["topic"], bytes.fromhex(payload["data"]))
+        print("published", flush=True)
+        await trio.sleep_forever()
 
 
 if __name__ == "__main__":
