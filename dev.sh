@@ -54,12 +54,11 @@ setup_node_packages() {
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         need_apt nodejs npm
     fi
-    if [ -f tests/interop/package-lock.json ]; then
-        if [ ! -d tests/interop/node_modules ] || \
-           ! cmp -s tests/interop/package-lock.json tests/interop/node_modules/.package-lock.json 2>/dev/null; then
-            log "installing npm packages for interop tests (tests/interop/package-lock.json)"
-            (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
-        fi
+    local lock=tests/interop/package-lock.json stamp=tests/interop/node_modules/.zion-lock
+    if [ -f "$lock" ] && ! cmp -s "$lock" "$stamp" 2>/dev/null; then
+        log "installing npm packages for interop tests ($lock)"
+        (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+        cp "$lock" "$stamp"
     fi
 }
 

@@ -2,8 +2,8 @@
 
 Remote records are validated exactly alike whatever carried them; then stored in one
 transaction per batch; then the sync index and the event feed learn about them. Blocking work
-(Ed25519 checks, SQLite commits) runs in a worker thread, one batch at a time, so the event loop
-keeps serving while a large sync lands.
+runs in worker threads: validation (Ed25519 in libsodium, which releases the GIL) may run for
+one batch while the single writer commits the previous one, so a large sync uses both cores.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 import trio
 
@@ -22,6 +23,9 @@ from zion.protocols.validation import Verdict
 from zion.storage.records import Applied, RecordStore, sync_item
 
 log = logging.getLogger(__name__)
+
+#: Batches validated at once (each in its own thread).
+MAX_CONCURRENT_VALIDATIONS: Final = 2
 
 
 @dataclass(slots=True)
@@ -39,6 +43,14 @@ class IngestReport:
         return Verdict.ACCEPT if self.stored else Verdict.IGNORE
 
 
+@dataclass(slots=True)
+class Checked:
+    """A batch after validation, before storing."""
+
+    valid: list[Record]
+    report: IngestReport
+
+
 class Ingest:
     def __init__(
         self,
@@ -51,7 +63,8 @@ class Ingest:
         self._index = index
         self._feed = feed
         self._clock = clock
-        # One writer: batches are validated and committed one after another.
+        self._validators = trio.CapacityLimiter(MAX_CONCURRENT_VALIDATIONS)
+        # One writer: batches are committed one after another.
         self._writer = trio.CapacityLimiter(1)
 
     async def receive(self, blocks: list[bytes], *, reject_all_on_invalid: bool) -> IngestReport:
@@ -60,13 +73,15 @@ class Ingest:
         With ``reject_all_on_invalid`` (gossip), one invalid record condemns the batch and
         nothing of it is stored: the message will not be forwarded either.
         """
-        report = await trio.to_thread.run_sync(
-            self._receive_sync, blocks, reject_all_on_invalid, limiter=self._writer
-        )
-        self._after_store(report.stored_applied)
-        return report.report
+        checked = await self.validate(blocks)
+        if checked.report.rejected and reject_all_on_invalid:
+            return checked.report
+        return await self.store([checked])
 
-    def _receive_sync(self, blocks: list[bytes], reject_all: bool) -> _Outcome:
+    async def validate(self, blocks: list[bytes]) -> Checked:
+        return await trio.to_thread.run_sync(self._validate, blocks, limiter=self._validators)
+
+    def _validate(self, blocks: list[bytes]) -> Checked:
         now = self._clock()
         report = IngestReport()
         valid: list[Record] = []
@@ -79,15 +94,30 @@ class Ingest:
                 report.ignored += 1
             else:
                 valid.append(record)
-        if report.rejected and reject_all:
-            return _Outcome(report, [])
-        applied = self._store.apply_many(valid, now) if valid else []
+        return Checked(valid, report)
+
+    async def store(self, batches: list[Checked]) -> IngestReport:
+        """Store validated batches in one transaction; returns their combined report."""
+        valid = [record for batch in batches for record in batch.valid]
+        applied = (
+            await trio.to_thread.run_sync(
+                self._store.apply_many, valid, self._clock(), limiter=self._writer
+            )
+            if valid
+            else []
+        )
+        report = IngestReport()
+        for batch in batches:
+            report.ignored += batch.report.ignored
+            report.rejected += batch.report.rejected
+            report.reject_reason = report.reject_reason or batch.report.reject_reason
         for item in applied:
             if item.stored:
                 report.stored.append(item.record)
             else:
                 report.ignored += 1
-        return _Outcome(report, applied)
+        self._after_store(applied)
+        return report
 
     async def store_own(self, record: Record) -> Applied:
         """Store a record this node just signed; durable when this returns."""
@@ -118,9 +148,3 @@ class Ingest:
         if gone:
             self._feed.notify()
         return len(gone)
-
-
-@dataclass(slots=True)
-class _Outcome:
-    report: IngestReport
-    stored_applied: list[Applied]

@@ -17,7 +17,7 @@ from typing import Final
 import trio
 
 from zion.node.framed import ByteStream, FramedStream, StreamClosed
-from zion.node.ingest import Ingest
+from zion.node.ingest import Checked, Ingest
 from zion.protocols import cid, limits, sync
 from zion.protocols.errors import ProtocolError
 from zion.storage.records import RecordStore
@@ -28,6 +28,9 @@ MAX_CONCURRENT_SESSIONS: Final = 4
 #: Serving a peer: records per reply frame (and the frame stays under 1 MiB of records).
 RECORDS_PER_FRAME: Final = 256
 RECORD_BYTES_PER_FRAME: Final = 1024 * 1024
+
+#: Validated frames waiting for the committer.
+PIPELINE_DEPTH: Final = 8
 
 OpenStream = Callable[[str], Awaitable[ByteStream]]
 
@@ -140,11 +143,7 @@ class SyncService:
         framed = FramedStream(stream, limits.MAX_SYNC_FRAME_BYTES)
         try:
             missing = await self._reconcile(framed)
-            stored = 0
-            for chunk in sync.chunks(
-                [record_id for _, record_id in missing], limits.MAX_SYNC_GET_IDS
-            ):
-                stored += await self._fetch(framed, chunk)
+            stored = await self._fetch_all(framed, [record_id for _, record_id in missing])
             await stream.close()
             return stored
         except BaseException:
@@ -168,25 +167,52 @@ class SyncService:
             request = initiator.next_request(ranges, listed)
         return initiator.missing
 
-    async def _fetch(self, framed: FramedStream, ids: list[bytes]) -> int:
+    async def _fetch_all(self, framed: FramedStream, ids: list[bytes]) -> int:
+        """Fetch ``ids`` in chunks, as a pipeline: frames are read and validated while the
+        previous ones are committed, and the committer takes whatever has piled up at once."""
+        send, receive = trio.open_memory_channel[Checked](PIPELINE_DEPTH)
+        stored = 0
+
+        async def commit() -> None:
+            nonlocal stored
+            async with receive:
+                async for first in receive:
+                    batches = [first]
+                    while True:
+                        try:
+                            batches.append(receive.receive_nowait())
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                    report = await self._ingest.store(batches)
+                    stored += len(report.stored)
+                    self.stats.stored += len(report.stored)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(commit)
+            async with send:
+                for chunk in sync.chunks(ids, limits.MAX_SYNC_GET_IDS):
+                    await self._fetch(framed, chunk, send)
+        return stored
+
+    async def _fetch(
+        self, framed: FramedStream, ids: list[bytes], out: trio.MemorySendChannel[Checked]
+    ) -> None:
         await framed.send(sync.encode_get(ids))
         wanted = set(ids)
-        stored = 0
         while True:
             message = sync.decode_message(await framed.receive())
             if isinstance(message, sync.End):
-                return stored
+                return
             if not isinstance(message, sync.Records):
                 raise ProtocolError("malformed", "expected records")
             for block in message.blocks:
                 if cid.record_cid_bytes(block) not in wanted:
                     raise ProtocolError("unrequested", "peer sent a record we did not ask for")
             self.stats.fetched += len(message.blocks)
-            report = await self._ingest.receive(message.blocks, reject_all_on_invalid=False)
-            stored += len(report.stored)
-            self.stats.stored += len(report.stored)
-            if report.rejected:
-                raise ProtocolError(report.reject_reason, "peer sent invalid records")
+            checked = await self._ingest.validate(message.blocks)
+            if checked.report.rejected:
+                raise ProtocolError(checked.report.reject_reason, "peer sent invalid records")
+            await out.send(checked)
 
 
 def _range_chunks(ranges: list[sync.Range]) -> list[list[sync.Range]]:

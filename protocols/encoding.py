@@ -29,13 +29,23 @@ def encode(value: Any) -> bytes:
     return cbor2.dumps(value, canonical=True)
 
 
-def decode(data: bytes) -> Any:
-    """Decode strict canonical DAG-CBOR. Raises ProtocolError for anything else."""
+def encode_unchecked(value: Any) -> bytes:
+    """Encode a value that came out of ``decode`` (so is known to be encodable)."""
+    return cbor2.dumps(value, canonical=True)
+
+
+def decode(data: bytes, *, check_types: bool = True) -> Any:
+    """Decode strict canonical DAG-CBOR. Raises ProtocolError for anything else.
+
+    ``check_types=False`` skips the walk over every value, for callers that check each field
+    against a schema anyway (records); canonical form is checked either way.
+    """
     try:
         value = cbor2.loads(data)
     except (cbor2.CBORDecodeError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
         raise ProtocolError("malformed", f"not CBOR: {exc}") from None
-    _check(value, 0)
+    if check_types:
+        _check(value, 0)
     if cbor2.dumps(value, canonical=True) != data:
         raise ProtocolError("non-canonical", "not in canonical DAG-CBOR form")
     return value

@@ -1,4 +1,4 @@
-"""Ed25519 identities as libp2p peer IDs.
+"""Ed25519 identities as libp2p peer IDs, and signature checks.
 
 A Zion author is a libp2p peer ID: base58btc of the identity multihash of the protobuf-encoded
 public key. For Ed25519 that is a fixed 6-byte prefix followed by the 32 key bytes, so the key
@@ -7,10 +7,12 @@ taken from libp2p because zion.protocols must stay light and sans-IO (importing 
 ~0.9 s).
 """
 
+import functools
 from typing import Final
 
 import base58
-from cryptography.exceptions import InvalidSignature
+import nacl.exceptions
+import nacl.signing
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -50,9 +52,25 @@ def public_key_from_peer_id(peer_id: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw[len(_PEER_ID_PREFIX) :])
 
 
-def verify(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+#: Authors whose verification keys stay parsed: sync and gossip see the same authors often.
+VERIFY_KEY_CACHE: Final = 4096
+
+
+@functools.lru_cache(maxsize=VERIFY_KEY_CACHE)
+def verify_key_for(peer_id: str) -> nacl.signing.VerifyKey:
+    """The libsodium verification key of an Ed25519 peer ID (ProtocolError if it is not one).
+
+    Verification uses libsodium (PyNaCl) rather than OpenSSL: measured here it takes ~39 us
+    against OpenSSL's ~80 us, and verification bounds how fast gossip and sync can go.
+    """
+    return nacl.signing.VerifyKey(public_key_bytes(public_key_from_peer_id(peer_id)))
+
+
+def verify(peer_id: str, signature: bytes, message: bytes) -> bool:
+    """Whether ``signature`` over ``message`` is by ``peer_id``'s key."""
+    key = verify_key_for(peer_id)
     try:
-        public_key.verify(signature, message)
-    except InvalidSignature:
+        key.verify(message, signature)
+    except nacl.exceptions.BadSignatureError:
         return False
     return True

@@ -27,7 +27,6 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX records_by_created ON records (created, id);
     CREATE INDEX records_by_expiry ON records (expires) WHERE expires IS NOT NULL;
-    CREATE INDEX records_by_kind ON records (kind, author);
 
     CREATE TABLE listings (
         rowid INTEGER PRIMARY KEY,

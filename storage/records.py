@@ -10,12 +10,13 @@ Rules kept here because they depend on what is already stored:
 from __future__ import annotations
 
 import enum
-import json
 import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
+
+import msgspec
 
 from zion.protocols import cid
 from zion.protocols.records import ListingBody, MessageBody, Record, decode_record
@@ -163,7 +164,7 @@ class RecordStore:
     ) -> None:
         conn.execute(
             "INSERT INTO events (at, type, data) VALUES (?, ?, ?)",
-            (now_ms, event_type, json.dumps(data, separators=(",", ":"))),
+            (now_ms, event_type, msgspec.json.encode(data)),
         )
 
     def expire(self, now_ms: int) -> list[Item]:
@@ -239,10 +240,14 @@ class RecordStore:
             for created, record_id in self._query("SELECT created, id FROM records")
         ]
 
-    def count(self, kind: str | None = None) -> int:
-        if kind is None:
-            return int(self._query("SELECT count(*) FROM records")[0][0])
-        return int(self._query("SELECT count(*) FROM records WHERE kind = ?", (kind,))[0][0])
+    def count(self) -> int:
+        return int(self._query("SELECT count(*) FROM records")[0][0])
+
+    def count_listings(self) -> int:
+        return int(self._query("SELECT count(*) FROM listings")[0][0])
+
+    def count_messages(self) -> int:
+        return int(self._query("SELECT count(*) FROM messages")[0][0])
 
     def listings(
         self,
@@ -305,7 +310,7 @@ class RecordStore:
             "SELECT id, at, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
             (after, limit),
         )
-        return [Event(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+        return [Event(row[0], row[1], row[2], msgspec.json.decode(row[3])) for row in rows]
 
     def last_event_id(self) -> int:
         return int(self._query("SELECT coalesce(max(id), 0) FROM events")[0][0])

@@ -251,3 +251,11 @@ def test_profile_with_wallet_link(key: Ed25519PrivateKey) -> None:
 def test_expiry_window(key: Ed25519PrivateKey) -> None:
     record = make_listing(key)
     assert record.expires == NOW + 30 * DAY
+
+
+@pytest.mark.parametrize("seq", [1, 23, 24, 255, 256, 70_000, 2**40])
+def test_signed_payload_equals_reencoding(key: Ed25519PrivateKey, seq: int) -> None:
+    record = make_listing(key, seq=seq)
+    value = cbor2.loads(record.block)
+    del value["sig"]
+    assert record.signed_payload == records.SIGNATURE_DOMAIN + cbor2.dumps(value, canonical=True)
