@@ -83,6 +83,8 @@ class NodeInfoService:
             "peer_id": node.peer_id,
             "version": __version__,
             "peers": len(node.network.connected_peers()),
+            "dht": "client" if node.network.dht is not None else "off",
+            "mdns": node.config.network.mdns,
             "records": len(node.index),
             "listings": node.store.count_listings(),
             "messages": node.store.count_messages(),

@@ -26,6 +26,7 @@ from libp2p.abc import INetConn, INetStream, INetwork, INotifee
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import GossipSub
@@ -131,6 +132,8 @@ class Network:
             strict_signing=True,
             msg_id_constructor=gossip_message_id,
         )
+        # Kademlia as a client: members find peers and providers; seed nodes serve (issue 8).
+        self.dht = KadDHT(self.host, DHTMode.CLIENT) if config.network.dht else None
         self._rejects: dict[str, int] = {}
         self._connections_send, self.connections = trio.open_memory_channel[str](256)
         self.host.get_network().register_notifee(_ConnectionEvents(self._connections_send))
@@ -153,6 +156,8 @@ class Network:
                 background_trio_service(self.router),
                 trio.open_nursery() as nursery,
             ):
+                if self.dht is not None:
+                    await nursery.start(_run_service, self.dht)
                 await self.pubsub.wait_until_ready()
                 for topic in gossip.TOPICS:
                     self.pubsub.set_topic_validator(
@@ -222,6 +227,15 @@ class Network:
 
     async def open_stream(self, peer_id: str, protocol: str) -> Any:
         return await self.host.new_stream(ID.from_base58(peer_id), [TProtocol(protocol)])
+
+
+async def _run_service(
+    service: Any, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run a py-libp2p service as a task of our nursery, stopped by its cancellation."""
+    async with background_trio_service(service):
+        task_status.started()
+        await trio.sleep_forever()
 
 
 async def _drain(subscription: Any) -> None:
