@@ -170,7 +170,7 @@ def run_size(
             achieved = len(ids) / (time.perf_counter() - started)
             try:
                 wait_until(
-                    lambda p=prefix, n=len(ids): delivered_everywhere(nodes, p, n),
+                    lambda p=prefix, n=len(ids): delivered_everywhere(nodes, p, n),  # noqa: B008
                     DELIVERY_GRACE_S,
                     f"delivery at {rate}/s",
                 )
