@@ -41,7 +41,7 @@ def start_network(root: Path, count: int, window_ms: int = 50) -> list[NodeProce
             (home / "config.toml")
             .read_text()
             .replace("interval_s = 30", "interval_s = 3600")
-            .replace("batch_window_ms = 50", f"batch_window_ms = {window_ms}")
+            .replace("batch_window_ms = 250", f"batch_window_ms = {window_ms}")
         )
         (home / "config.toml").write_text(config)
         # Each node dials node 0 and up to two others, so paths have several hops.

@@ -239,9 +239,11 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # py-libp2p logs routine peer churn at WARNING and above; keep the node's own voice clear.
-    for noisy in ("libp2p", "multiaddr", "hypercorn", "async_service"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    # py-libp2p logs routine peer churn (a peer without our sync protocol, a DHT query to a
+    # client) as errors with tracebacks; keep the node's own voice clear unless debugging.
+    if level.lower() != "debug":
+        for noisy in ("libp2p", "multiaddr", "hypercorn", "async_service"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
 
 def run_daemon(home: NodeHome, overrides: dict[str, dict[str, object]], log_level: str) -> None:

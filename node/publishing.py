@@ -85,3 +85,5 @@ class Publisher:
                         self.gossiped += len(batch)
                     except ProtocolError as exc:  # only if a record outgrew a message
                         log.error("cannot gossip batch: %s", exc)
+                    except Exception as exc:  # py-libp2p raises many types; sync will deliver
+                        log.warning("gossip publish failed, sync will deliver: %r", exc)

@@ -123,13 +123,25 @@ def _statements(script: str) -> list[str]:
 
 
 class Database:
-    """One connection shared by the node's threads; one statement sequence at a time."""
+    """A writer connection and a reader connection to one database file.
+
+    WAL lets the reader run while the writer commits, so a large sync batch being written never
+    stalls a page read by the gateway. Each connection is used by one thread at a time (its lock).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn = open_database(path)
         self.lock = threading.RLock()
+        try:
+            self.reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self.reader.execute("PRAGMA busy_timeout = 5000")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open database {path}: {exc}") from exc
+        self.read_lock = threading.Lock()
 
     def close(self) -> None:
+        with self.read_lock:
+            self.reader.close()
         with self.lock:
             self.conn.close()

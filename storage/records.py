@@ -197,8 +197,8 @@ class RecordStore:
     # --- reads ---------------------------------------------------------------------------
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        with self._db.lock:
-            return self._db.conn.execute(sql, params).fetchall()
+        with self._db.read_lock:
+            return self._db.reader.execute(sql, params).fetchall()
 
     def get(self, record_id: str) -> Record | None:
         rows = self._query("SELECT block FROM records WHERE id = ?", (record_id,))
