@@ -23,7 +23,7 @@ from zion.gateway.security import (
     SecurityMiddleware,
 )
 from zion.gateway.services import InvalidInput, ServiceError, Services
-from zion.gateway.views import listing_json, message_json
+from zion.gateway.views import listing_json, message_json, profile_json
 
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 200
@@ -47,6 +47,8 @@ def build_app(services: Services, security: GatewaySecurity) -> Starlette:
         Route("/api/v1/listings/{listing_id}", api.delete_listing, methods=["DELETE"]),
         Route("/api/v1/channels/{name}/messages", api.read_messages, methods=["GET"]),
         Route("/api/v1/channels/{name}/messages", api.post_message, methods=["POST"]),
+        Route("/api/v1/profile", api.set_profile, methods=["PUT"]),
+        Route("/api/v1/profiles/{peer_id}", api.get_profile, methods=["GET"]),
         Route("/api/v1/events", api.events, methods=["GET"]),
     ]
     return Starlette(
@@ -179,6 +181,29 @@ class _Api:
             raise InvalidInput("reply_to must be a record ID")
         record = await self.services.channels.post(request.path_params["name"], text, reply_to)
         return JSONResponse(message_json(record), status_code=201)
+
+    async def get_profile(self, request: Request) -> Response:
+        record = self.services.profiles.get(request.path_params["peer_id"])
+        return JSONResponse(profile_json(record))
+
+    async def set_profile(self, request: Request) -> Response:
+        """This node's profile; a wallet link is the wallet's EIP-191 signature, 0x-hex."""
+        body = await _json_object(request)
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise InvalidInput("name (string) is required")
+        avatar, wallet, raw_sig = body.get("avatar"), body.get("wallet"), body.get("wallet_sig")
+        for key, value in (("avatar", avatar), ("wallet", wallet), ("wallet_sig", raw_sig)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidInput(f"{key} must be a string")
+        wallet_sig = None
+        if raw_sig is not None:
+            try:
+                wallet_sig = bytes.fromhex(raw_sig.removeprefix("0x"))
+            except ValueError:
+                raise InvalidInput("wallet_sig must be hex") from None
+        record = await self.services.profiles.set(name, avatar, wallet, wallet_sig)
+        return JSONResponse(profile_json(record))
 
     async def events(self, request: Request) -> Response:
         """Server-sent events from the durable event log; resumes after Last-Event-ID."""

@@ -93,6 +93,18 @@ class Channels(Protocol):
     async def post(self, channel: str, text: str, reply_to: str | None) -> Record: ...
 
 
+class Profiles(Protocol):
+    def get(self, author: str) -> Record: ...
+
+    async def set(
+        self,
+        name: str,
+        avatar: str | None = None,
+        wallet: str | None = None,
+        wallet_sig: bytes | None = None,
+    ) -> Record: ...
+
+
 class EventLog(Protocol):
     def after(self, event_id: int, limit: int) -> list[LogEvent]: ...
 
@@ -108,4 +120,5 @@ class Services:
     node: NodeInfo
     market: Market
     channels: Channels
+    profiles: Profiles
     events: EventLog

@@ -4,7 +4,7 @@ from typing import Any
 
 import msgspec
 
-from zion.protocols.records import ListingBody, MessageBody, Record
+from zion.protocols.records import ListingBody, MessageBody, ProfileBody, Record
 
 
 def listing_json(record: Record) -> dict[str, Any]:
@@ -34,5 +34,19 @@ def message_json(record: Record) -> dict[str, Any]:
         "channel": record.body.channel,
         "text": record.body.text,
         "reply_to": record.body.reply_to,
+        "created": record.created,
+    }
+
+
+def profile_json(record: Record) -> dict[str, Any]:
+    assert isinstance(record.body, ProfileBody)
+    body = record.body
+    return {
+        "peer_id": record.author,
+        "name": body.name,
+        "avatar": body.avatar,
+        "wallet": body.wallet,
+        "wallet_sig": None if body.wallet_sig is None else "0x" + body.wallet_sig.hex(),
+        "seq": record.seq,
         "created": record.created,
     }

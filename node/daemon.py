@@ -28,6 +28,7 @@ from zion.node.home import NodeHome
 from zion.node.ingest import Ingest
 from zion.node.market import MarketService
 from zion.node.network import GossipOutcome, Network
+from zion.node.profiles import ProfileService
 from zion.node.publishing import Publisher
 from zion.node.syncing import SyncService
 from zion.protocols import gossip, sync
@@ -126,6 +127,7 @@ class ZionNode:
             node=NodeInfoService(self),
             market=MarketService(self.store, self.publisher, self.peer_id),
             channels=ChannelService(self.store, self.publisher),
+            profiles=ProfileService(self.store, self.publisher, self.peer_id),
             events=self.feed,
         )
         self.security = GatewaySecurity(

@@ -19,6 +19,7 @@ from zion.node.channels import ChannelService
 from zion.node.events import EventFeed
 from zion.node.ingest import Ingest
 from zion.node.market import MarketService
+from zion.node.profiles import ProfileService
 from zion.node.publishing import Publisher
 from zion.protocols import identity, sync
 from zion.storage.database import Database
@@ -64,6 +65,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         node=_NodeInfo(peer_id),
         market=MarketService(store, publisher, peer_id),
         channels=ChannelService(store, publisher),
+        profiles=ProfileService(store, publisher, peer_id),
         events=feed,
     )
     security = GatewaySecurity(token=TOKEN, host="127.0.0.1", port=0)
@@ -242,3 +244,26 @@ async def test_events_resume_after_last_event_id(client: httpx.AsyncClient) -> N
     assert [kind for _, kind in everything] == ["listing.stored"] * 3
     after_first = await read_events({"Last-Event-ID": everything[0][0]}, 2)
     assert after_first == everything[1:]
+
+
+async def test_profile_with_wallet_link(client: httpx.AsyncClient) -> None:
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    from zion.protocols.records import wallet_link_message
+
+    peer_id = (await client.get("/api/v1/node")).json()["peer_id"]
+    assert (await client.get(f"/api/v1/profiles/{peer_id}")).status_code == 404
+    wallet = Account.from_key(b"\x07" * 32)
+    signed = wallet.sign_message(encode_defunct(text=wallet_link_message(peer_id)))
+    body = {"name": "Ada", "wallet": wallet.address, "wallet_sig": signed.signature.hex()}
+    response = await client.put("/api/v1/profile", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    profile = (await client.get(f"/api/v1/profiles/{peer_id}")).json()
+    assert profile["name"] == "Ada" and profile["wallet"] == wallet.address
+
+    other = Account.from_key(b"\x08" * 32)
+    forged = dict(body, wallet=other.address)
+    refused = await client.put("/api/v1/profile", json=forged, headers=AUTH)
+    assert refused.status_code == 422
+    assert (await client.get(f"/api/v1/profiles/{peer_id}")).json()["wallet"] == wallet.address
