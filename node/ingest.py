@@ -8,6 +8,7 @@ one batch while the single writer commits the previous one, so a large sync uses
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,7 +102,8 @@ class Ingest:
         valid = [record for batch in batches for record in batch.valid]
         applied = (
             await trio.to_thread.run_sync(
-                self._store.apply_many, valid, self._clock(), limiter=self._writer
+                functools.partial(self._store.apply_many, valid, self._clock(), durable=False),
+                limiter=self._writer,
             )
             if valid
             else []

@@ -82,15 +82,24 @@ class RecordStore:
 
     # --- writes --------------------------------------------------------------------------
 
-    def apply(self, record: Record, now_ms: int) -> Applied:
-        return self.apply_many([record], now_ms)[0]
+    def apply(self, record: Record, now_ms: int, *, durable: bool = True) -> Applied:
+        return self.apply_many([record], now_ms, durable=durable)[0]
 
-    def apply_many(self, records: Iterable[Record], now_ms: int) -> list[Applied]:
-        """Store what is new among ``records`` in one transaction."""
+    def apply_many(
+        self, records: Iterable[Record], now_ms: int, *, durable: bool = True
+    ) -> list[Applied]:
+        """Store what is new among ``records`` in one transaction.
+
+        ``durable``: the commit is on disk when this returns (fsync). Records from peers pass
+        False: losing the last ones to a power cut costs nothing, sync brings them back, and
+        an fsync per gossip message is the most expensive part of storing it. Either way the
+        transaction is atomic and survives the process being killed.
+        """
         conn = self._db.conn
         results: list[Applied] = []
         with self._db.lock:
             try:
+                conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
                 conn.execute("BEGIN IMMEDIATE")
                 for record in records:
                     results.append(self._apply_one(conn, record, now_ms))
