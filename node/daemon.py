@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import trio
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -165,13 +165,20 @@ class ZionNode:
             nursery.start_soon(self._expire_periodically)
             nursery.start_soon(self._dial_bootstrap, nursery)
             gateway = self.config.gateway
-            base_url = await nursery.start(
-                serve_gateway,
-                build_app(self.services, self.security),
-                self.security,
-                gateway.host,
-                gateway.port,
-            )
+            try:
+                base_url = await nursery.start(
+                    serve_gateway,
+                    build_app(self.services, self.security),
+                    self.security,
+                    gateway.host,
+                    gateway.port,
+                )
+            except (OSError, BaseExceptionGroup) as exc:
+                # hypercorn binds inside its own nursery: the error may come wrapped.
+                if (os_error := _first(exc, OSError)) is None:
+                    raise
+                reason = os_error.strerror or os_error
+                raise NodeError(f"cannot serve the gateway on {gateway.listen}: {reason}") from None
             self.home.gateway_file.write_text(base_url + "\n", "utf-8")
             task_status.started(base_url)
             await trio.sleep_forever()
@@ -256,10 +263,28 @@ def run_daemon(home: NodeHome, overrides: dict[str, dict[str, object]], log_leve
     node = ZionNode(home, config)
     try:
         trio.run(_main, node)
-    except NodeError:
-        raise
     except KeyboardInterrupt:
         pass
+    except BaseException as exc:
+        # Tasks fail inside nurseries, so errors arrive wrapped in exception groups.
+        if (found := _first(exc, NodeError)) is not None:
+            raise found from None
+        if (os_error := _first(exc, OSError)) is not None:
+            raise NodeError(f"cannot start: {os_error.strerror or os_error}") from None
+        raise
     finally:
         node.close()
     print("stopped", flush=True)
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def _first(exc: BaseException, kind: type[E]) -> E | None:
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _first(inner, kind)) is not None:
+                return found
+    return None

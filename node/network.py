@@ -148,31 +148,31 @@ class Network:
     @asynccontextmanager
     async def running(self, handler: GossipHandler) -> AsyncIterator[None]:
         """Listen, start pubsub, subscribe to every topic; stop all of it on exit."""
-        try:
-            host_running = self.host.run(listen_addrs=self._listen)
-            await host_running.__aenter__()
-        except OSError as exc:
-            raise NodeError(f"cannot listen on {self._config.network.listen}: {exc}") from None
-        try:
-            async with (
-                background_trio_service(self.pubsub),
-                background_trio_service(self.router),
-                trio.open_nursery() as nursery,
-            ):
-                if self.dht is not None:
-                    await nursery.start(_run_service, self.dht)
-                await self.pubsub.wait_until_ready()
-                for topic in gossip.TOPICS:
-                    self.pubsub.set_topic_validator(
-                        topic, self._validator(topic, handler), is_async_validator=True
-                    )
-                    subscription = await self.pubsub.subscribe(topic)
-                    nursery.start_soon(_drain, subscription)
-                yield
-                nursery.cancel_scope.cancel()
-        finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(2):
-                await host_running.__aexit__(None, None, None)
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(self.host.run(listen_addrs=self._listen))
+            except OSError as exc:
+                listen = ", ".join(self._config.network.listen)
+                raise NodeError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+            if self._listen and not self.host.get_addrs():
+                # py-libp2p logs a failed listen and carries on; a node nobody can reach is
+                # not what the operator asked for.
+                listen = ", ".join(self._config.network.listen)
+                raise NodeError(f"cannot listen on {listen} (address in use or not local?)")
+            await stack.enter_async_context(background_trio_service(self.pubsub))
+            await stack.enter_async_context(background_trio_service(self.router))
+            nursery = await stack.enter_async_context(trio.open_nursery())
+            if self.dht is not None:
+                await nursery.start(_run_service, self.dht)
+            await self.pubsub.wait_until_ready()
+            for topic in gossip.TOPICS:
+                self.pubsub.set_topic_validator(
+                    topic, self._validator(topic, handler), is_async_validator=True
+                )
+                subscription = await self.pubsub.subscribe(topic)
+                nursery.start_soon(_drain, subscription)
+            yield
+            nursery.cancel_scope.cancel()
 
     def _validator(
         self, topic: str, handler: GossipHandler

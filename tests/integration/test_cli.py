@@ -154,3 +154,20 @@ def test_mdns_finds_a_peer_on_the_lan(tmp_path: Path) -> None:
     finally:
         a.kill()
         b.kill()
+
+
+def test_ports_in_use_are_clear_errors(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args, words in [
+            (["--gateway", f"127.0.0.1:{port}", "--listen", "/ip4/127.0.0.1/tcp/0"], "gateway"),
+            (["--gateway", "127.0.0.1:0", "--listen", f"/ip4/127.0.0.1/tcp/{port}"], "listen"),
+        ]:
+            result = zion(tmp_path / "home", "run", "--no-mdns", *args, check=False)
+            assert result.returncode == 1
+            last = result.stderr.strip().splitlines()[-1]
+            assert last.startswith("zion: cannot") and words in last and str(port) in last, last
