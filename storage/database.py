@@ -29,7 +29,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX records_by_expiry ON records (expires) WHERE expires IS NOT NULL;
 
     CREATE TABLE listings (
-        rowid INTEGER PRIMARY KEY,
+        rowid INTEGER PRIMARY KEY AUTOINCREMENT,
         record_id TEXT NOT NULL UNIQUE REFERENCES records (id) ON DELETE CASCADE,
         author TEXT NOT NULL,
         subject TEXT NOT NULL,
@@ -45,10 +45,6 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE VIRTUAL TABLE listings_fts USING fts5 (
         title, description, tags, content = 'listings', content_rowid = 'rowid'
     );
-    CREATE TRIGGER listings_fts_insert AFTER INSERT ON listings BEGIN
-        INSERT INTO listings_fts (rowid, title, description, tags)
-        VALUES (new.rowid, new.title, new.description, new.tags);
-    END;
     CREATE TRIGGER listings_fts_delete AFTER DELETE ON listings BEGIN
         INSERT INTO listings_fts (listings_fts, rowid, title, description, tags)
         VALUES ('delete', old.rowid, old.title, old.description, old.tags);

@@ -96,13 +96,32 @@ class RecordStore:
         transaction is atomic and survives the process being killed.
         """
         conn = self._db.conn
+        batch = list(records)
         results: list[Applied] = []
         with self._db.lock:
             try:
                 conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
                 conn.execute("BEGIN IMMEDIATE")
-                for record in records:
-                    results.append(self._apply_one(conn, record, now_ms))
+                (indexed,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM listings").fetchone()
+                newest = _newest_per_subject(batch)
+                for record in batch:
+                    best = newest[(record.author, record.subject)]
+                    if best is record:
+                        results.append(self._apply_one(conn, record, now_ms))
+                    else:
+                        same = best.id == record.id
+                        results.append(
+                            Applied(Outcome.DUPLICATE if same else Outcome.STALE, record)
+                        )
+                # Full-text rows for the whole batch in one statement: much cheaper than a
+                # trigger per row. Safe because a listing row added in this batch is never
+                # deleted in it (one record per subject per batch, above), and AUTOINCREMENT
+                # never reuses a rowid, so "rowid > indexed" is exactly this batch's rows.
+                conn.execute(
+                    "INSERT INTO listings_fts (rowid, title, description, tags)"
+                    " SELECT rowid, title, description, tags FROM listings WHERE rowid > ?",
+                    (indexed,),
+                )
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
@@ -323,6 +342,15 @@ class RecordStore:
 
     def last_event_id(self) -> int:
         return int(self._query("SELECT coalesce(max(id), 0) FROM events")[0][0])
+
+
+def _newest_per_subject(batch: list[Record]) -> dict[tuple[str, str], Record]:
+    newest: dict[tuple[str, str], Record] = {}
+    for record in batch:
+        key = (record.author, record.subject)
+        if key not in newest or record.seq > newest[key].seq:
+            newest[key] = record
+    return newest
 
 
 def _page(rows: list[Any], limit: int) -> Page:

@@ -156,3 +156,25 @@ def test_batch_is_one_transaction(store: RecordStore, key: Ed25519PrivateKey) ->
     results = store.apply_many(batch + batch[:1], NOW)
     assert [r.outcome for r in results].count(Outcome.STORED) == 50
     assert results[-1].outcome is Outcome.DUPLICATE
+
+
+def test_versions_in_one_batch_and_full_text_stay_consistent(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    db = Database(tmp_path / "zion.db")
+    store = RecordStore(db)
+    v1 = make_listing(key, seq=1, title="Walnut cabinet")
+    v2 = make_listing(key, seq=2, created=NOW + 1, title="Cherry cabinet")
+    v3 = make_listing(key, seq=3, created=NOW + 2, title="Maple cabinet")
+    other = make_listing(key, subject="other", title="Walnut stool")
+    outcomes = [a.outcome for a in store.apply_many([v2, other, v1, v2], NOW)]
+    assert outcomes == [Outcome.STORED, Outcome.STORED, Outcome.STALE, Outcome.DUPLICATE]
+    assert [r.subject for r in store.listings(query="cherry").items] == ["bike1"]
+    assert [r.subject for r in store.listings(query="walnut").items] == ["other"]
+    store.apply_many([v3], NOW)
+    assert store.listings(query="cherry").items == []
+    assert [r.id for r in store.listings(query="maple").items] == [v3.id]
+    store.expire(NOW + 365 * DAY)
+    assert store.listings(query="maple").items == []
+    # FTS5's own check that the index matches its content table.
+    db.conn.execute("INSERT INTO listings_fts (listings_fts) VALUES ('integrity-check')")
