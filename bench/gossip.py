@@ -54,19 +54,26 @@ def start_network(root: Path, count: int, window_ms: int = 50) -> list[NodeProce
     return nodes
 
 
-def publish(node: NodeProcess, rate: float, seconds: float, prefix: str) -> list[str]:
-    """POST listings at ``rate``/s for ``seconds`` with 8 client threads; return their IDs."""
-    token = (node.home / "api_token").read_text().strip()
+def publish(
+    node: NodeProcess | list[NodeProcess], rate: float, seconds: float, prefix: str
+) -> list[str]:
+    """POST listings at ``rate``/s for ``seconds`` with 8 client threads per node, spread
+    round-robin over ``node`` if it is a list; return their IDs."""
+    nodes = node if isinstance(node, list) else [node]
+    threads_per_node = 8
+    workers = threads_per_node * len(nodes)
     total = int(rate * seconds)
     ids: list[str] = []
     lock = threading.Lock()
     start = time.perf_counter()
 
     def worker(first: int) -> None:
+        target = nodes[first % len(nodes)]
+        token = (target.home / "api_token").read_text().strip()
         with httpx.Client(
-            base_url=node.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            base_url=target.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         ) as http:
-            for n in range(first, total, 8):
+            for n in range(first, total, workers):
                 due = start + n / rate
                 delay = due - time.perf_counter()
                 if delay > 0:
@@ -81,7 +88,7 @@ def publish(node: NodeProcess, rate: float, seconds: float, prefix: str) -> list
                 with lock:
                     ids.append(response.json()["id"])
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -188,7 +195,33 @@ def run_size(
             if achieved < rate * 0.9:
                 print("node 0's API is the limit from here on")
                 break
-        print(f"highest rate with full delivery: {best} listings/s (as published)")
+        print(f"highest rate with full delivery from node 0: {best} listings/s (as published)")
+
+        # The same from every node at once: gossip's own limit, not one API's.
+        best = 0
+        for rate in (400, 800, 1600, 3200):
+            prefix = f"spread{rate}"
+            started = time.perf_counter()
+            ids = publish(nodes, rate, 5, prefix)
+            achieved = len(ids) / (time.perf_counter() - started)
+            try:
+                wait_until(
+                    lambda p=prefix, n=len(ids): delivered_everywhere(nodes, p, n),  # noqa: B008
+                    DELIVERY_GRACE_S,
+                    f"delivery at {rate}/s",
+                )
+            except AssertionError:
+                print(f"{rate} listings/s from all nodes: not every node had every listing")
+                break
+            print(
+                f"{rate} listings/s offered by all nodes, {achieved:.0f}/s accepted: "
+                "every node received every listing"
+            )
+            best = max(best, int(achieved))
+            if achieved < rate * 0.9:
+                print("the nodes' APIs are the limit from here on")
+                break
+        print(f"highest rate with full delivery, all nodes publishing: {best} listings/s")
     finally:
         for node in nodes:
             if node.process is not None and node.process.poll() is None:
