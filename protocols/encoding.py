@@ -46,7 +46,13 @@ def decode(data: bytes, *, check_types: bool = True) -> Any:
         raise ProtocolError("malformed", f"not CBOR: {exc}") from None
     if check_types:
         _check(value, 0)
-    if cbor2.dumps(value, canonical=True) != data:
+    try:
+        canonical = cbor2.dumps(value, canonical=True)
+    except (cbor2.CBOREncodeError, TypeError, ValueError, RecursionError) as exc:
+        # cbor2 decodes semantic tags into objects (shared references that form cycles,
+        # MIME messages, ...) that cannot be encoded again: none of them is DAG-CBOR.
+        raise ProtocolError("malformed", f"not DAG-CBOR: {exc}") from None
+    if canonical != data:
         raise ProtocolError("non-canonical", "not in canonical DAG-CBOR form")
     return value
 

@@ -3,6 +3,7 @@
 import contextlib
 
 import cbor2
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -85,3 +86,32 @@ def test_frame_decoder(chunks: list[bytes]) -> None:
                 assert len(frame) <= 1000
     except ProtocolError:
         pass
+
+
+# CBOR semantic tags that cbor2 turns into Python objects, some of which cannot be encoded
+# again (a shared reference to itself is a cycle; a MIME tag becomes an email.Message).
+TAGGED = [
+    "d81c81d81d00",  # shareable list holding a reference to itself
+    "d81ca16176d81d00",  # the same with a map
+    "c074323031332d30332d32315432303a30343a30305a",  # date-time string
+    "c249010000000000000000",  # bignum
+    "c48221196ab3",  # decimal fraction
+    "d823626162",  # regular expression
+    "d9010283010203",  # set
+    "d90100826361626364d81900",  # string references
+    "f7",  # undefined
+    "f0",  # simple value
+    "f93c00",  # half-precision float
+    "d825500123456789abcdef0123456789abcdef",  # UUID
+    "d82476436f6e74656e742d547970653a20746578742f706c61696e0a0a",  # MIME message
+]
+
+
+@pytest.mark.parametrize("hex_data", TAGGED)
+def test_semantic_tags_are_clean_rejects(hex_data: str) -> None:
+    data = bytes.fromhex(hex_data)
+    result, _ = records.validate_record(data, NOW)
+    assert not result.accepted
+    for decode in (encoding.decode, gossip.decode_batch, sync.decode_message):
+        with pytest.raises(ProtocolError):
+            decode(data)
