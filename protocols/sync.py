@@ -32,6 +32,11 @@ SPLIT_FANOUT: Final = 16
 #: A walk deeper than this is a misbehaving peer (log16 of 2^64 is 16).
 MAX_ROUNDS: Final = 24
 FINGERPRINT_BYTES: Final = 16
+#: A responder examines at most this many times its own set size per session: an honest
+#: walk examines each item about once per round.
+WORK_BUDGET_FACTOR: Final = MAX_ROUNDS + 8
+#: The initiator stops collecting past this many missing items; the next session continues.
+MAX_MISSING: Final = 1_000_000
 
 #: (created ms, record ID as CID bytes)
 Item = tuple[int, bytes]
@@ -104,16 +109,26 @@ def _split(items: list[Item], lo: Bound, hi: Bound) -> list[Range]:
 
 @dataclass(slots=True)
 class Responder:
-    """Answers reconciliation rounds from its own index."""
+    """Answers reconciliation rounds from its own index, within a bounded amount of work."""
 
     index: ItemIndex
+    examined: int = 0
 
     def answer(self, ranges: list[Range]) -> tuple[list[Range], list[Item]]:
-        """Sub-ranges the initiator should compare, and items listed outright."""
+        """Sub-ranges the initiator should compare, and items listed outright.
+
+        Ranges must be in order and must not overlap (an honest initiator only sends back
+        pieces of earlier answers), so one frame costs at most one pass over the set.
+        """
+        _check_ordered(ranges)
         out_ranges: list[Range] = []
         listed: list[Item] = []
+        budget = WORK_BUDGET_FACTOR * max(len(self.index), LIST_THRESHOLD)
         for asked in ranges:
             items = self.index.slice(asked.lo, asked.hi)
+            self.examined += len(items) + 1
+            if self.examined > budget:
+                raise ProtocolError("sync-too-costly", "the peer asked for too much work")
             count, fp = fingerprint(items)
             if count == asked.count and fp == asked.fingerprint:
                 continue
@@ -123,6 +138,14 @@ class Responder:
             elif count > 0:
                 out_ranges.extend(_split(items, asked.lo, asked.hi))
         return out_ranges, listed
+
+
+def _check_ordered(ranges: list[Range]) -> None:
+    previous_hi: Bound = None
+    for number, current in enumerate(ranges):
+        if number > 0 and (previous_hi is None or (current.lo is None or current.lo < previous_hi)):
+            raise ProtocolError("malformed", "sync ranges overlap or are out of order")
+        previous_hi = current.hi
 
 
 @dataclass(slots=True)
@@ -142,6 +165,9 @@ class Initiator:
         if self.rounds > MAX_ROUNDS:
             raise ProtocolError("sync-too-deep", f"more than {MAX_ROUNDS} rounds")
         self.missing.extend(item for item in listed if item not in self.index)
+        if len(self.missing) >= MAX_MISSING:
+            del self.missing[MAX_MISSING:]
+            return []  # enough for one session; the next one continues from there
         out: list[Range] = []
         for theirs in ranges:
             mine = self.index.describe(theirs.lo, theirs.hi)

@@ -98,3 +98,22 @@ def test_messages_round_trip() -> None:
     assert sync.decode_message(sync.encode_get(ids)) == sync.Get(ids)
     assert sync.decode_message(sync.encode_records([b"x"])) == sync.Records([b"x"])
     assert sync.decode_message(sync.encode_end()) == sync.End()
+
+
+def test_responder_refuses_overlapping_ranges() -> None:
+    responder = sync.Responder(sync.ItemIndex([item(n) for n in range(100)]))
+    whole = sync.Range(None, None, 0, bytes(16))
+    with pytest.raises(ProtocolError):
+        responder.answer([whole, whole])
+    inverted = [sync.Range(item(50), None, 0, bytes(16)), sync.Range(None, item(10), 0, bytes(16))]
+    with pytest.raises(ProtocolError):
+        responder.answer(inverted)
+
+
+def test_responder_work_is_bounded_per_session() -> None:
+    responder = sync.Responder(sync.ItemIndex([item(n) for n in range(1000)]))
+    whole = [sync.Range(None, None, 0, bytes(16))]
+    with pytest.raises(ProtocolError) as info:
+        for _ in range(sync.WORK_BUDGET_FACTOR + 2):
+            responder.answer(whole)
+    assert info.value.reason == "sync-too-costly"
