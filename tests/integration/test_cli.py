@@ -171,3 +171,27 @@ def test_ports_in_use_are_clear_errors(tmp_path: Path) -> None:
             assert result.returncode == 1
             last = result.stderr.strip().splitlines()[-1]
             assert last.startswith("zion: cannot") and words in last and str(port) in last, last
+
+
+def test_sigterm_with_a_live_event_stream_stops_within_5_seconds(tmp_path: Path) -> None:
+    import threading
+
+    import httpx
+
+    node = NodeProcess(tmp_path / "n", "n").start()
+    opened = threading.Event()
+
+    def listen() -> None:
+        try:
+            with httpx.stream("GET", f"{node.base_url}/api/v1/events", timeout=30) as response:
+                for _ in response.iter_lines():
+                    opened.set()
+        except httpx.HTTPError:
+            pass  # the node went away: expected
+
+    reader = threading.Thread(target=listen, daemon=True)
+    reader.start()
+    assert opened.wait(10), "event stream did not open"
+    assert node.stop() == 0  # stop() waits at most 5 s
+    reader.join(timeout=5)
+    assert not reader.is_alive()
