@@ -117,6 +117,42 @@ def delivered_everywhere(nodes: list[NodeProcess], prefix: str, count: int) -> b
     return all(len(arrivals(node, prefix)) >= count for node in nodes)
 
 
+def rate_series(
+    nodes: list[NodeProcess],
+    publishers: NodeProcess | list[NodeProcess],
+    rates: tuple[int, ...],
+    label: str,
+) -> None:
+    """Publish at each rate for 5 s until a node misses a listing or the APIs fall behind."""
+    best = 0
+    for rate in rates:
+        prefix = f"rate{rate}{'all' if isinstance(publishers, list) else ''}"
+        started = time.perf_counter()
+        ids = publish(publishers, rate, 5, prefix)
+        achieved = len(ids) / (time.perf_counter() - started)
+        try:
+            wait_until(
+                lambda p=prefix, n=len(ids): delivered_everywhere(nodes, p, n),  # noqa: B008
+                DELIVERY_GRACE_S,
+                f"delivery at {rate}/s",
+            )
+        except AssertionError:
+            print(
+                f"{rate} listings/s {label}: not every node had every listing after "
+                f"{DELIVERY_GRACE_S:g} s"
+            )
+            break
+        print(
+            f"{rate} listings/s offered {label}, {achieved:.0f}/s accepted by the API: "
+            "every node received every listing"
+        )
+        best = max(best, int(achieved))
+        if achieved < rate * 0.9:
+            print("the API is the limit from here on")
+            break
+    print(f"highest rate with full delivery {label}: {best} listings/s (as published)")
+
+
 def run_size(
     root: Path, count: int, seconds: float, window_ms: int, yardsticks: dict[str, float]
 ) -> None:
@@ -169,59 +205,9 @@ def run_size(
         )
         compare("CPU per record per node (in all)", per_record, 3.0, yardsticks)
 
-        best = 0
-        for rate in (200, 400, 800, 1600):
-            prefix = f"rate{rate}"
-            started = time.perf_counter()
-            ids = publish(nodes[0], rate, 5, prefix)
-            achieved = len(ids) / (time.perf_counter() - started)
-            try:
-                wait_until(
-                    lambda p=prefix, n=len(ids): delivered_everywhere(nodes, p, n),  # noqa: B008
-                    DELIVERY_GRACE_S,
-                    f"delivery at {rate}/s",
-                )
-            except AssertionError:
-                print(
-                    f"{rate} listings/s: not every node had every listing after "
-                    f"{DELIVERY_GRACE_S:g} s"
-                )
-                break
-            print(
-                f"{rate} listings/s offered, {achieved:.0f}/s accepted by node 0's API: "
-                "every node received every listing"
-            )
-            best = max(best, int(achieved))
-            if achieved < rate * 0.9:
-                print("node 0's API is the limit from here on")
-                break
-        print(f"highest rate with full delivery from node 0: {best} listings/s (as published)")
-
+        rate_series(nodes, nodes[0], (200, 400, 800, 1600), "from node 0")
         # The same from every node at once: gossip's own limit, not one API's.
-        best = 0
-        for rate in (400, 800, 1600, 3200):
-            prefix = f"spread{rate}"
-            started = time.perf_counter()
-            ids = publish(nodes, rate, 5, prefix)
-            achieved = len(ids) / (time.perf_counter() - started)
-            try:
-                wait_until(
-                    lambda p=prefix, n=len(ids): delivered_everywhere(nodes, p, n),  # noqa: B008
-                    DELIVERY_GRACE_S,
-                    f"delivery at {rate}/s",
-                )
-            except AssertionError:
-                print(f"{rate} listings/s from all nodes: not every node had every listing")
-                break
-            print(
-                f"{rate} listings/s offered by all nodes, {achieved:.0f}/s accepted: "
-                "every node received every listing"
-            )
-            best = max(best, int(achieved))
-            if achieved < rate * 0.9:
-                print("the nodes' APIs are the limit from here on")
-                break
-        print(f"highest rate with full delivery, all nodes publishing: {best} listings/s")
+        rate_series(nodes, nodes, (400, 800, 1600, 3200), "from all nodes")
     finally:
         for node in nodes:
             if node.process is not None and node.process.poll() is None:
