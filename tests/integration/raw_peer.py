@@ -1,9 +1,11 @@
 """A bare py-libp2p peer (no Zion node code) that publishes whatever gossip it is given.
 
 Usage: python raw_peer.py TARGET_MULTIADDR PAYLOADS.json
-PAYLOADS.json is a list of {"topic": str, "data": hex}. The peer dials the target, waits until
-the target is subscribed to each topic, publishes every payload in order, prints "published",
-and stays connected until it is killed (so nothing is cut off in flight).
+PAYLOADS.json is a list of {"topic": str, "data": hex, "copies": int (optional)}. The peer dials
+the target, waits until the target is subscribed to each topic, publishes every payload in order,
+prints "published", and stays connected until it is killed (so nothing is cut off in flight).
+A payload with "copies" is written straight to the target as one RPC holding that many copies
+of the same signed message, as mesh peers forwarding one message at once would deliver it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from libp2p.crypto.x25519 import create_new_key_pair as create_x25519
 from libp2p.custom_types import TProtocol
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
 from libp2p.security.noise.transport import Transport as Noise
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX
@@ -62,8 +66,23 @@ async def main(target: str, payload_file: str) -> None:
         with trio.fail_after(20):
             while not all(info.peer_id in pubsub.peer_topics.get(t, ()) for t in topics):
                 await trio.sleep(0.05)
-        for payload in payloads:
-            await pubsub.publish(payload["topic"], bytes.fromhex(payload["data"]))
+        for seqno, payload in enumerate(payloads):
+            data = bytes.fromhex(payload["data"])
+            copies = payload.get("copies", 0)
+            if not copies:
+                await pubsub.publish(payload["topic"], data)
+                continue
+            msg = rpc_pb2.Message(
+                data=data,
+                topicIDs=[payload["topic"]],
+                from_id=host.get_id().to_bytes(),
+                seqno=seqno.to_bytes(8, "big"),
+            )
+            msg.signature = key_pair.private_key.sign(
+                PUBSUB_SIGNING_PREFIX.encode() + msg.SerializeToString()
+            )
+            msg.key = key_pair.public_key.serialize()
+            await pubsub.write_msg(pubsub.peers[info.peer_id], rpc_pb2.RPC(publish=[msg] * copies))
         print("published", flush=True)
         await trio.sleep_forever()
 
