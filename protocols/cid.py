@@ -2,17 +2,22 @@
 
 Record IDs are CIDv1 (dag-cbor, sha2-256) in base32: computed by hand because it is on the hot
 path of gossip and sync (py-cid takes ~36 µs per CID, a third of an Ed25519 verification) and is
-only a fixed prefix and a base32 encoding. Parsing CIDs that members supply (image links) uses
-py-cid.
+only a fixed prefix and a base32 encoding. Content CIDs (``Cid``, below) likewise.
 """
 
 import base64
+import binascii
 import hashlib
+from dataclasses import dataclass
 from typing import Final
 
+import base58
 import cid as py_cid
 
+from zion.protocols import limits
 from zion.protocols.errors import ProtocolError
+from zion.protocols.framing import encode_varint
+from zion.protocols.protowire import read_varint
 
 # CIDv1 (0x01), dag-cbor (0x71), sha2-256 (0x12) of 32 bytes (0x20).
 _DAG_CBOR_SHA256_PREFIX: Final = b"\x01\x71\x12\x20"
@@ -53,3 +58,132 @@ def validate_content_cid(text: str) -> str:
     except (ValueError, TypeError, KeyError) as exc:
         raise ProtocolError("bad-cid", f"{text[:80]!r} is not a CID ({exc})") from None
     return text
+
+
+# --- content CIDs ------------------------------------------------------------------------------
+#
+# Parsed and printed by hand for the same reason as record IDs: Bitswap and the importer make
+# one per block. Multibase prefixes accepted: b/B (base32), z (base58btc), f/F (base16),
+# k (base36, as in subdomain gateways); CIDv0 is bare base58btc ("Qm...").
+
+RAW: Final = 0x55
+DAG_PB: Final = 0x70
+DAG_CBOR: Final = 0x71
+SHA2_256: Final = 0x12
+IDENTITY: Final = 0x00
+
+#: Codecs whose blocks the node stores and serves.
+KNOWN_CODECS: Final = frozenset({RAW, DAG_PB, DAG_CBOR})
+#: Identity "hashes" carry the block itself; bound them like Kubo does.
+MAX_IDENTITY_DIGEST: Final = 128
+_MAX_DIGEST: Final = 64
+_BASE36: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True, slots=True)
+class Cid:
+    """A content identifier: version, codec and multihash (hash code, length, digest)."""
+
+    version: int
+    codec: int
+    multihash: bytes
+
+    @classmethod
+    def for_block(cls, codec: int, block: bytes, version: int = 1) -> "Cid":
+        multihash = b"\x12\x20" + hashlib.sha256(block).digest()
+        if version == 0 and codec != DAG_PB:
+            raise ProtocolError("bad-cid", "CIDv0 is always dag-pb")
+        return cls(version, codec, multihash)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Cid":
+        """Parse a binary CID (a bare sha2-256 multihash is CIDv0)."""
+        if len(raw) == 34 and raw[:2] == b"\x12\x20":
+            return cls(0, DAG_PB, bytes(raw))
+        version, offset = read_varint(raw, 0)
+        if version != 1:
+            raise ProtocolError("bad-cid", f"unsupported CID version {version}")
+        codec, offset = read_varint(raw, offset)
+        multihash = bytes(raw[offset:])
+        _check_multihash(multihash)
+        return cls(1, codec, multihash)
+
+    @classmethod
+    def parse(cls, text: str) -> "Cid":
+        """Parse a CID as people and other implementations write it."""
+        if not isinstance(text, str) or not 2 <= len(text) <= limits.MAX_CID_CHARS:
+            raise ProtocolError("bad-cid", "not a CID")
+        try:
+            if len(text) == 46 and text.startswith("Qm"):
+                return cls.from_bytes(base58.b58decode(text))
+            prefix, body = text[0], text[1:]
+            if prefix in "bB":
+                body = body.upper()
+                raw = base64.b32decode(body + "=" * (-len(body) % 8))
+            elif prefix == "z":
+                raw = base58.b58decode(body)
+            elif prefix in "fF":
+                raw = bytes.fromhex(body)
+            elif prefix == "k":
+                number = int(body, 36)
+                raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
+            else:
+                raise ProtocolError("bad-cid", f"unknown multibase prefix {prefix!r}")
+        except (ValueError, binascii.Error):
+            raise ProtocolError("bad-cid", f"{text[:80]!r} is not a CID") from None
+        cid = cls.from_bytes(raw)
+        if cid.version == 0:
+            raise ProtocolError("bad-cid", "a CIDv0 is written without a multibase prefix")
+        return cid
+
+    @property
+    def raw(self) -> bytes:
+        """The binary form (as in dag-pb links, Bitswap and CAR files)."""
+        if self.version == 0:
+            return self.multihash
+        return encode_varint(1) + encode_varint(self.codec) + self.multihash
+
+    @property
+    def hash_code(self) -> int:
+        return read_varint(self.multihash, 0)[0]
+
+    def __str__(self) -> str:
+        if self.version == 0:
+            return str(base58.b58encode(self.multihash).decode("ascii"))
+        return cid_bytes_to_str(self.raw)
+
+    def base36(self) -> str:
+        """The base36 form, which fits a DNS label (subdomain gateways)."""
+        number = int.from_bytes(self.to_v1().raw, "big")
+        digits = ""
+        while number:
+            number, digit = divmod(number, 36)
+            digits = _BASE36[digit] + digits
+        return "k" + digits
+
+    def to_v1(self) -> "Cid":
+        return Cid(1, self.codec, self.multihash) if self.version == 0 else self
+
+    def matches(self, block: bytes) -> bool:
+        """Whether ``block`` hashes to this CID. ProtocolError for unsupported hashes."""
+        code, offset = read_varint(self.multihash, 0)
+        _, offset = read_varint(self.multihash, offset)
+        digest = self.multihash[offset:]
+        if code == SHA2_256:
+            return hashlib.sha256(block).digest() == digest
+        if code == IDENTITY:
+            return bytes(block) == digest
+        raise ProtocolError("unsupported-hash", f"multihash code 0x{code:x} is not supported")
+
+    def __repr__(self) -> str:
+        return f"Cid({self})"
+
+
+def _check_multihash(multihash: bytes) -> None:
+    code, offset = read_varint(multihash, 0)
+    length, offset = read_varint(multihash, offset)
+    if len(multihash) - offset != length:
+        raise ProtocolError("bad-cid", "multihash length does not match its digest")
+    limit = MAX_IDENTITY_DIGEST if code == IDENTITY else _MAX_DIGEST
+    if length > limit:
+        raise ProtocolError("bad-cid", f"multihash digest of {length} bytes")
