@@ -109,6 +109,25 @@ class Cid:
         return cls(1, codec, multihash)
 
     @classmethod
+    def read_from(cls, data: bytes | memoryview, offset: int) -> tuple["Cid", int]:
+        """Parse the binary CID that starts at ``offset`` in a longer buffer (CAR sections,
+        Bitswap prefixes); return it and the offset after it."""
+        if bytes(data[offset : offset + 2]) == b"\x12\x20":
+            end = offset + 34
+            if end > len(data):
+                raise ProtocolError("bad-cid", "truncated CIDv0")
+            return cls(0, DAG_PB, bytes(data[offset:end])), end
+        start = offset
+        _, offset = read_varint(data, offset)  # version, checked by from_bytes
+        _, offset = read_varint(data, offset)  # codec
+        _, offset = read_varint(data, offset)  # hash code
+        length, offset = read_varint(data, offset)
+        end = offset + length
+        if end > len(data) or length > MAX_IDENTITY_DIGEST:
+            raise ProtocolError("bad-cid", "truncated or oversized multihash")
+        return cls.from_bytes(bytes(data[start:end])), end
+
+    @classmethod
     def parse(cls, text: str) -> "Cid":
         """Parse a CID as people and other implementations write it."""
         if not isinstance(text, str) or not 2 <= len(text) <= limits.MAX_CID_CHARS:

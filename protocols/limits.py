@@ -45,3 +45,12 @@ MAX_SYNC_FRAME_BYTES: Final = 4 * 1024 * 1024
 MAX_SYNC_RANGES_PER_FRAME: Final = 4096
 MAX_SYNC_IDS_PER_FRAME: Final = 50_000
 MAX_SYNC_GET_IDS: Final = 1000
+
+#: Largest content block stored, served or accepted from a peer: the Bitswap limit that Kubo,
+#: boxo and Helia share (2 MiB), twice the default chunk of the unixfs-v1-2025 profile.
+MAX_BLOCK_BYTES: Final = 2 * 1024 * 1024
+#: Links in one dag-pb node; a block of MAX_BLOCK_BYTES cannot hold many more anyway.
+MAX_DAG_PB_LINKS: Final = 65_536
+#: A CAR file's header (roots) is tiny; anything larger is not a CAR we want.
+MAX_CAR_HEADER_BYTES: Final = 64 * 1024
+MAX_CAR_ROOTS: Final = 64
