@@ -21,6 +21,8 @@ from zion.gateway.problems import problem
 TOKEN_COOKIE: Final = "zion_token"  # noqa: S105 (a cookie name, not a secret)
 MAX_BODY_BYTES: Final = 256 * 1024
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Routes whose bodies are files (content uploads), limited by the node's upload limit.
+UPLOAD_PATHS: Final = frozenset({"/api/v1/ipfs/add", "/api/v1/ipfs/car"})
 #: Paths reachable without the token even when mutating (the login exchange itself).
 OPEN_PATHS: Final = frozenset({"/login"})
 
@@ -35,8 +37,11 @@ class GatewaySecurity:
         port: int,
         extra_hosts: tuple[str, ...] = (),
         extra_origins: tuple[str, ...] = (),
+        upload_limit: int = MAX_BODY_BYTES,
     ) -> None:
         self.token = token
+        #: Routes that take files get this limit instead of MAX_BODY_BYTES.
+        self.body_limits = {path: upload_limit for path in UPLOAD_PATHS}
         self.host = host
         self._extra_hosts = extra_hosts
         self._extra_origins = extra_origins
@@ -111,17 +116,18 @@ class SecurityMiddleware:
                 "this request needs the node's API token (Authorization: Bearer <token>)",
             )(scope, receive, send)
             return
+        limit = self.security.body_limits.get(path, MAX_BODY_BYTES)
         length = _header(scope, b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            await problem(413, "too-large", f"request bodies are limited to {MAX_BODY_BYTES}")(
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await problem(413, "too-large", f"request bodies here are limited to {limit} bytes")(
                 scope, receive, send
             )
             return
-        await self.app(scope, _capped(receive), send)
+        await self.app(scope, _capped(receive, limit), send)
 
 
-def _capped(receive: Receive) -> Receive:
-    """Stop reading a chunked body that grows past MAX_BODY_BYTES."""
+def _capped(receive: Receive, limit: int) -> Receive:
+    """Stop reading a chunked body that grows past ``limit``."""
     seen = 0
 
     async def wrapped() -> Message:
@@ -129,7 +135,7 @@ def _capped(receive: Receive) -> Receive:
         message = await receive()
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
-            if seen > MAX_BODY_BYTES:
+            if seen > limit:
                 raise BodyTooLarge
         return message
 

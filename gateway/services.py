@@ -6,9 +6,11 @@ for anything the user must hear about, and the gateway turns them into problem d
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
+from zion.protocols.cid import Cid
 from zion.protocols.records import Record
 
 
@@ -19,6 +21,10 @@ class ServiceError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class BadRequest(ServiceError):
+    """A request that is malformed in itself (a CID that does not parse, a bad path)."""
 
 
 class InvalidInput(ServiceError):
@@ -39,6 +45,13 @@ class Forbidden(ServiceError):
 class Unavailable(ServiceError):
     status = 503
     code = "unavailable"
+
+
+class RetrievalTimeout(ServiceError):
+    """Content neither here nor found on the network in time."""
+
+    status = 504
+    code = "retrieval-timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +128,63 @@ class EventLog(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ContentNode:
+    """A resolved piece of content. ``kind``: "file", "directory" or "block" (anything that is
+    not UnixFS, served raw). ``handle`` is the content service's own, passed back to it."""
+
+    cid: Cid
+    kind: str
+    size: int
+    handle: object
+
+
+@dataclass(frozen=True, slots=True)
+class ContentEntry:
+    name: str
+    cid: Cid
+    size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One uploaded file: its path inside the upload ("a.jpg", "dir/b.txt") and its bytes."""
+
+    path: str
+    file: IO[bytes]
+
+
+class Content(Protocol):
+    async def resolve(self, root: Cid, segments: list[str]) -> ContentNode: ...
+
+    def read(self, node: ContentNode, start: int, end: int | None) -> AsyncIterator[bytes]: ...
+
+    def list_directory(self, node: ContentNode) -> AsyncIterator[ContentEntry]: ...
+
+    async def block(self, cid: Cid) -> bytes: ...
+
+    def car(self, root: Cid, segments: list[str]) -> AsyncIterator[bytes]: ...
+
+    async def add(
+        self, uploads: list[Upload], *, profile: str | None, pin: bool, wrap: bool
+    ) -> dict[str, Any]: ...
+
+    async def import_car(self, stream: IO[bytes], *, pin: bool) -> list[Cid]: ...
+
+    async def pin(self, cid: Cid) -> None: ...
+
+    async def unpin(self, cid: Cid) -> bool: ...
+
+    def pins(self) -> list[dict[str, Any]]: ...
+
+    async def gc(self) -> dict[str, int]: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    @property
+    def max_upload_bytes(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class Services:
     node: NodeInfo
@@ -122,3 +192,4 @@ class Services:
     channels: Channels
     profiles: Profiles
     events: EventLog
+    content: Content

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import msgspec
 
 from zion.node.errors import NodeError
+from zion.storage.unixfs import PROFILES
 
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 
@@ -54,6 +55,16 @@ class SyncConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timeout_s: PositiveSeconds
 
 
+class IpfsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    profile: str
+    retrieval_timeout_s: PositiveSeconds
+    max_upload_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 40)]
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile: {self.profile!r} is not one of {', '.join(PROFILES)}")
+
+
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$")
 
 
@@ -89,6 +100,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     gossip: GossipConfig
     sync: SyncConfig
     gateway: GatewayConfig
+    ipfs: IpfsConfig
 
 
 def default_toml() -> str:

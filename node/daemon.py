@@ -22,6 +22,7 @@ from zion.gateway.server import serve_gateway
 from zion.gateway.services import Services, Unavailable
 from zion.node.channels import ChannelService
 from zion.node.config import Config
+from zion.node.content import ContentService
 from zion.node.errors import NodeError
 from zion.node.events import EventFeed
 from zion.node.home import NodeHome
@@ -35,7 +36,9 @@ from zion.protocols import gossip, sync
 from zion.protocols.errors import ProtocolError
 from zion.protocols.identity import peer_id_of
 from zion.protocols.validation import Verdict
+from zion.storage.blockstore import Blockstore
 from zion.storage.database import Database
+from zion.storage.pins import PinStore
 from zion.storage.records import RecordStore
 
 log = logging.getLogger("zion")
@@ -97,6 +100,7 @@ class NodeInfoService:
             "gossip_accepted": node.gossip_verdicts["accept"],
             "gossip_ignored": node.gossip_verdicts["ignore"],
             "gossip_rejected": node.gossip_verdicts["reject"],
+            "content": node.content.stats(),
         }
 
 
@@ -123,12 +127,22 @@ class ZionNode:
             config.sync.timeout_s,
         )
         self.gossip_verdicts = {verdict.value: 0 for verdict in Verdict}
+        self.blocks = Blockstore(home.blocks_dir)
+        self.pins = PinStore(self.db)
+        self.content = ContentService(
+            self.blocks,
+            self.pins,
+            profile=config.ipfs.profile,
+            retrieval_timeout_s=config.ipfs.retrieval_timeout_s,
+            max_upload_bytes=config.ipfs.max_upload_bytes,
+        )
         self.services = Services(
             node=NodeInfoService(self),
-            market=MarketService(self.store, self.publisher, self.peer_id),
+            market=MarketService(self.store, self.publisher, self.peer_id, self.pins),
             channels=ChannelService(self.store, self.publisher),
             profiles=ProfileService(self.store, self.publisher, self.peer_id),
             events=self.feed,
+            content=self.content,
         )
         self.security = GatewaySecurity(
             token=self.token,
@@ -136,6 +150,7 @@ class ZionNode:
             port=config.gateway.port,
             extra_hosts=tuple(config.gateway.allowed_hosts),
             extra_origins=tuple(config.gateway.allowed_origins),
+            upload_limit=config.ipfs.max_upload_bytes,
         )
 
     async def _open_sync_stream(self, peer_id: str) -> Any:

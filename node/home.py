@@ -45,6 +45,10 @@ class NodeHome:
         return self.path / "zion.db"
 
     @property
+    def blocks_dir(self) -> Path:
+        return self.path / "blocks"
+
+    @property
     def token_file(self) -> Path:
         return self.path / "api_token"
 

@@ -12,9 +12,11 @@ from zion.gateway.services import InvalidInput, NotFound, Page
 from zion.node.clock import now_ms
 from zion.node.publishing import Publisher
 from zion.protocols import limits
+from zion.protocols.cid import Cid
 from zion.protocols.errors import ProtocolError
 from zion.protocols.records import ListingBody, Record, TombstoneBody
 from zion.storage.errors import StorageError
+from zion.storage.pins import PinStore, listing_owner
 from zion.storage.records import RecordStore
 
 DEFAULT_LISTING_DAYS: Final = 30
@@ -28,10 +30,13 @@ def new_subject() -> str:
 
 
 class MarketService:
-    def __init__(self, store: RecordStore, publisher: Publisher, peer_id: str) -> None:
+    def __init__(
+        self, store: RecordStore, publisher: Publisher, peer_id: str, pins: PinStore
+    ) -> None:
         self._store = store
         self._publisher = publisher
         self._peer_id = peer_id
+        self._pins = pins
 
     def find(
         self,
@@ -73,6 +78,7 @@ class MarketService:
             seq=current.seq + 1,
             body=TombstoneBody(of="listing"),
         )
+        self._pin_images(listing_id, [])
 
     def _own_head(self, listing_id: str) -> Record:
         current = self._store.head(self._peer_id, listing_id)
@@ -82,11 +88,19 @@ class MarketService:
 
     async def _publish(self, subject: str, seq: int, body: ListingBody, expires: int) -> Record:
         try:
-            return await self._publisher.publish(
+            record = await self._publisher.publish(
                 kind="listing", subject=subject, seq=seq, body=body, expires=expires
             )
         except ProtocolError as exc:
             raise InvalidInput(exc.detail) from None
+        self._pin_images(subject, list(body.images))
+        return record
+
+    def _pin_images(self, subject: str, images: list[str]) -> None:
+        """Our own listings keep their images here (other members' listings' images are
+        fetched when viewed and may be collected)."""
+        cids = [Cid.parse(image) for image in images]
+        self._pins.replace_owner(listing_owner(self._peer_id, subject), cids)
 
 
 def _parse(fields: dict[str, Any]) -> tuple[ListingBody, int]:

@@ -6,7 +6,7 @@ here: storing them does that.
 """
 
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO
+from typing import IO
 
 import cbor2
 
@@ -37,7 +37,7 @@ def encode_section(cid: Cid, block: bytes) -> bytes:
     return encode_varint(len(raw) + len(block)) + raw + block
 
 
-def read_car(stream: BinaryIO) -> tuple[list[Cid], Iterator[tuple[Cid, bytes]]]:
+def read_car(stream: IO[bytes]) -> tuple[list[Cid], Iterator[tuple[Cid, bytes]]]:
     """The roots, and an iterator over the sections, read lazily from ``stream``."""
     header = _read_frame(stream, limits.MAX_CAR_HEADER_BYTES)
     if header is None:
@@ -64,7 +64,7 @@ def read_car(stream: BinaryIO) -> tuple[list[Cid], Iterator[tuple[Cid, bytes]]]:
     return roots, _sections(stream)
 
 
-def _sections(stream: BinaryIO) -> Iterator[tuple[Cid, bytes]]:
+def _sections(stream: IO[bytes]) -> Iterator[tuple[Cid, bytes]]:
     while (section := _read_frame(stream, limits.MAX_BLOCK_BYTES + _MAX_CID_BYTES)) is not None:
         cid, offset = Cid.read_from(section, 0)
         block = section[offset:]
@@ -73,7 +73,7 @@ def _sections(stream: BinaryIO) -> Iterator[tuple[Cid, bytes]]:
         yield cid, block
 
 
-def _read_frame(stream: BinaryIO, limit: int) -> bytes | None:
+def _read_frame(stream: IO[bytes], limit: int) -> bytes | None:
     """The next varint-prefixed frame, or None at a clean end of stream."""
     prefix = b""
     while True:

@@ -65,6 +65,17 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         data TEXT NOT NULL
     );
     """,
+    # 2: content pins. A root may be pinned by several owners ("user",
+    # "listing:<author>/<subject>"); its blocks stay while any pin remains.
+    """
+    CREATE TABLE pins (
+        cid TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        PRIMARY KEY (cid, owner)
+    );
+    CREATE INDEX pins_by_owner ON pins (owner);
+    """,
 )
 
 

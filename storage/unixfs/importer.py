@@ -15,7 +15,7 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, Protocol
 
 from zion.protocols.cid import DAG_PB, RAW, Cid
 from zion.protocols.dagpb import PBLink, encode_node
@@ -65,7 +65,7 @@ def import_bytes(
 
 
 def import_file(
-    stream: BinaryIO,
+    stream: IO[bytes],
     sink: BlockSink,
     profile: ImportProfile = DEFAULT_PROFILE,
     progress: Progress | None = None,
@@ -173,7 +173,7 @@ def _put_node(sink: BlockSink, profile: ImportProfile, block: bytes) -> Cid:
     return cid
 
 
-def _read_chunk(stream: BinaryIO, size: int) -> bytes:
+def _read_chunk(stream: IO[bytes], size: int) -> bytes:
     """Exactly ``size`` bytes unless EOF comes first (pipes and sockets return short reads)."""
     chunk = stream.read(size)
     if not chunk or len(chunk) == size:

@@ -1,0 +1,85 @@
+"""A real gateway on 127.0.0.1 over the real services, SQLite store and blockstore (no
+network): the fixture the gateway tests share."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from zion.gateway.app import build_app
+from zion.gateway.security import GatewaySecurity
+from zion.gateway.server import serve_gateway
+from zion.gateway.services import Services
+from zion.node.channels import ChannelService
+from zion.node.content import ContentService
+from zion.node.events import EventFeed
+from zion.node.ingest import Ingest
+from zion.node.market import MarketService
+from zion.node.profiles import ProfileService
+from zion.node.publishing import Publisher
+from zion.protocols import identity, sync
+from zion.storage.blockstore import Blockstore
+from zion.storage.database import Database
+from zion.storage.pins import PinStore
+from zion.storage.records import RecordStore
+
+TOKEN = "t" * 43
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+#: Small, so tests can exceed it cheaply.
+UPLOAD_LIMIT = 8 * 1024 * 1024
+
+
+class _NodeInfo:
+    def __init__(self, peer_id: str) -> None:
+        self.peer_id = peer_id
+
+    def addrs(self) -> list[str]:
+        return ["/ip4/127.0.0.1/tcp/4001"]
+
+    def peers(self) -> list[dict[str, Any]]:
+        return []
+
+    async def connect(self, multiaddr: str) -> str:
+        raise NotImplementedError
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    key = Ed25519PrivateKey.generate()
+    peer_id = identity.peer_id_of(key)
+    db = Database(tmp_path / "zion.db")
+    store = RecordStore(db)
+    feed = EventFeed(store)
+    ingest = Ingest(store, sync.ItemIndex(), feed)
+    publisher = Publisher(key, ingest, window_s=0)
+    content = ContentService(
+        Blockstore(tmp_path / "blocks", durable=False),
+        PinStore(db),
+        profile="unixfs-v1-2025",
+        retrieval_timeout_s=1.0,
+        max_upload_bytes=UPLOAD_LIMIT,
+    )
+    services = Services(
+        node=_NodeInfo(peer_id),
+        market=MarketService(store, publisher, peer_id, PinStore(db)),
+        channels=ChannelService(store, publisher),
+        profiles=ProfileService(store, publisher, peer_id),
+        events=feed,
+        content=content,
+    )
+    security = GatewaySecurity(token=TOKEN, host="127.0.0.1", port=0, upload_limit=UPLOAD_LIMIT)
+    app = build_app(services, security)
+    async with trio.open_nursery() as nursery:
+        base_url = await nursery.start(serve_gateway, app, security, "127.0.0.1", 0)
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            yield http
+        nursery.cancel_scope.cancel()
