@@ -27,6 +27,8 @@ from zion.gateway.sniff import SNIFF_BYTES, content_type, type_from_name
 from zion.protocols.cid import Cid
 from zion.protocols.errors import ProtocolError
 
+#: The multipart part type of an (empty) directory in an upload, as in Kubo's /api/v0/add.
+DIRECTORY_PART_TYPE: Final = "application/x-directory"
 IMMUTABLE: Final = "public, max-age=29030400, immutable"
 RAW_TYPE: Final = "application/vnd.ipld.raw"
 CAR_TYPE: Final = "application/vnd.ipld.car"
@@ -218,7 +220,11 @@ class _IpfsGateway:
         )
         try:
             uploads = [
-                Upload(value.filename or key, value.file)
+                Upload(
+                    value.filename or key,
+                    value.file,
+                    is_directory=value.content_type == DIRECTORY_PART_TYPE,
+                )
                 for key, value in form.multi_items()
                 if isinstance(value, UploadFile)
             ]
@@ -245,13 +251,15 @@ class _IpfsGateway:
     async def ls(self, request: Request) -> Response:
         cid_text, segments, _ = split_path(request, "/api/v1/ipfs/ls/")
         node = await self.content.resolve(parse_cid(cid_text), segments)
-        if node.kind != "directory":
-            raise InvalidInput(f"{node.cid} is a {node.kind}, not a directory")
-        entries = [
-            {"name": entry.name, "cid": str(entry.cid), "size": entry.size}
-            async for entry in self.content.list_directory(node)
-        ]
-        return JSONResponse({"cid": str(node.cid), "items": entries})
+        entries = []
+        if node.kind == "directory":
+            entries = [
+                {"name": entry.name, "cid": str(entry.cid), "size": entry.size}
+                async for entry in self.content.list_directory(node)
+            ]
+        return JSONResponse(
+            {"cid": str(node.cid), "kind": node.kind, "size": node.size, "items": entries}
+        )
 
     async def list_pins(self, _: Request) -> Response:
         return JSONResponse({"items": self.content.pins()})

@@ -148,10 +148,12 @@ class ContentEntry:
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """One uploaded file: its path inside the upload ("a.jpg", "dir/b.txt") and its bytes."""
+    """One uploaded file: its path inside the upload ("a.jpg", "dir/b.txt") and its bytes; or
+    an (empty) directory, sent as a part of type application/x-directory as Kubo's API does."""
 
     path: str
     file: IO[bytes]
+    is_directory: bool = False
 
 
 class Content(Protocol):

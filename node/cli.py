@@ -10,6 +10,7 @@ from typing import Any, Final
 import click
 
 from zion import __version__
+from zion.node.cli_ipfs import ipfs
 from zion.node.errors import NodeError
 from zion.node.home import NodeHome, resolve_home
 
@@ -353,6 +354,9 @@ def chat_read(ctx: Context, channel: str, limit: int, as_json: bool) -> None:
         return
     for item in reversed(page["items"]):
         click.echo(f"[{item['author'][-8:]}] {item['text']}")
+
+
+cli.add_command(ipfs)
 
 
 def main() -> None:

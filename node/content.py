@@ -159,6 +159,9 @@ class ContentService:
                 tree: dict[str, Any] = {}
                 for upload in uploads:
                     parts = _split_upload_path(upload.path)
+                    if upload.is_directory:
+                        _place_directory(tree, parts)
+                        continue
                     node = import_file(upload.file, self._store, chosen)
                     files.append({"path": "/".join(parts), "cid": str(node.cid), "size": node.size})
                     _place(tree, parts, node)
@@ -264,6 +267,13 @@ def _place(tree: dict[str, Any], parts: list[str], node: ImportedNode) -> None:
     if parts[-1] in tree:
         raise UnixFsError(f"{'/'.join(parts)!r} appears twice in the upload")
     tree[parts[-1]] = node
+
+
+def _place_directory(tree: dict[str, Any], parts: list[str]) -> None:
+    for part in parts:
+        tree = tree.setdefault(part, {})
+        if not isinstance(tree, dict):
+            raise UnixFsError(f"{part!r} is both a file and a directory in the upload")
 
 
 def _build(tree: dict[str, Any], store: Blockstore, profile: ImportProfile) -> ImportedNode:
