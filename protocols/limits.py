@@ -54,3 +54,10 @@ MAX_DAG_PB_LINKS: Final = 65_536
 #: A CAR file's header (roots) is tiny; anything larger is not a CAR we want.
 MAX_CAR_HEADER_BYTES: Final = 64 * 1024
 MAX_CAR_ROOTS: Final = 64
+
+#: Bitswap (/ipfs/bitswap/1.2.0): the message size Kubo and Helia accept and send.
+MAX_BITSWAP_MESSAGE_BYTES: Final = 4 * 1024 * 1024
+#: Wantlist entries one message may carry, and a peer may keep with us (Helia's cap).
+MAX_BITSWAP_WANTS: Final = 1024
+#: Blocks and presences in one message; more do not fit 4 MiB usefully.
+MAX_BITSWAP_BLOCKS: Final = 1024
