@@ -64,6 +64,8 @@ class ContentService:
         self._timeout = retrieval_timeout_s
         self._max_upload = max_upload_bytes
         self.fetch = fetch
+        #: Called with each root added here, to announce it (the DHT); set by the daemon.
+        self.announce: Callable[[Cid], None] | None = None
         self._gc_lock = trio.Lock()
 
     @property
@@ -180,9 +182,12 @@ class ContentService:
             return {"cid": str(root.cid), "size": root.size, "files": files}
 
         try:
-            return await trio.to_thread.run_sync(work)
+            result = await trio.to_thread.run_sync(work)
         except UnixFsError as exc:
             raise InvalidInput(str(exc)) from None
+        if self.announce is not None:
+            self.announce(Cid.parse(result["cid"]))
+        return result
 
     async def import_car(self, stream: IO[bytes], *, pin: bool) -> list[Cid]:
         """Store every block of a CAR (each verified against its CID); pin its roots."""

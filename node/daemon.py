@@ -7,6 +7,7 @@ every task stops with it; hypercorn and libp2p get short, explicit shutdown dead
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import sys
@@ -20,6 +21,7 @@ from zion.gateway.app import build_app
 from zion.gateway.security import GatewaySecurity
 from zion.gateway.server import serve_gateway
 from zion.gateway.services import Services, Unavailable
+from zion.node.bitswap import Bitswap
 from zion.node.channels import ChannelService
 from zion.node.config import Config
 from zion.node.content import ContentService
@@ -33,6 +35,7 @@ from zion.node.profiles import ProfileService
 from zion.node.publishing import Publisher
 from zion.node.syncing import SyncService
 from zion.protocols import gossip, sync
+from zion.protocols.cid import Cid
 from zion.protocols.errors import ProtocolError
 from zion.protocols.identity import peer_id_of
 from zion.protocols.validation import Verdict
@@ -101,6 +104,7 @@ class NodeInfoService:
             "gossip_ignored": node.gossip_verdicts["ignore"],
             "gossip_rejected": node.gossip_verdicts["reject"],
             "content": node.content.stats(),
+            "bitswap": dataclasses.asdict(node.bitswap.stats),
         }
 
 
@@ -129,12 +133,14 @@ class ZionNode:
         self.gossip_verdicts = {verdict.value: 0 for verdict in Verdict}
         self.blocks = Blockstore(home.blocks_dir)
         self.pins = PinStore(self.db)
+        self.bitswap = Bitswap(self.network, self.blocks)
         self.content = ContentService(
             self.blocks,
             self.pins,
             profile=config.ipfs.profile,
             retrieval_timeout_s=config.ipfs.retrieval_timeout_s,
             max_upload_bytes=config.ipfs.max_upload_bytes,
+            fetch=self.bitswap.fetch,
         )
         self.services = Services(
             node=NodeInfoService(self),
@@ -172,8 +178,12 @@ class ZionNode:
         return GossipOutcome(forward=verdict is Verdict.ACCEPT)
 
     async def run(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+        # Handlers first: identify tells every peer we connect to which protocols we speak.
+        self.network.set_stream_handler(sync.PROTOCOL_ID, self.sync.serve)
+        self.bitswap.register()
         async with trio.open_nursery() as nursery, self.network.running(self.on_gossip):
-            self.network.set_stream_handler(sync.PROTOCOL_ID, self.sync.serve)
+            await nursery.start(self.bitswap.run)
+            self.content.announce = lambda cid: nursery.start_soon(self._provide, cid)
             nursery.start_soon(self.publisher.run, self.network.publish)
             nursery.start_soon(self._sync_on_connect, nursery)
             nursery.start_soon(self._sync_periodically, nursery)
@@ -197,6 +207,12 @@ class ZionNode:
             self.home.gateway_file.write_text(base_url + "\n", "utf-8")
             task_status.started(base_url)
             await trio.sleep_forever()
+
+    async def _provide(self, cid: Cid) -> None:
+        try:
+            await self.network.provide(cid.multihash)
+        except Exception as exc:
+            log.debug("cannot announce %s in the DHT: %s", cid, exc)
 
     async def _sync_on_connect(self, nursery: trio.Nursery) -> None:
         async for peer_id in self.network.connections:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -259,8 +259,33 @@ class Network:
     ) -> None:
         self.host.set_stream_handler(TProtocol(protocol), handler)
 
-    async def open_stream(self, peer_id: str, protocol: str) -> Any:
-        return await self.host.new_stream(ID.from_base58(peer_id), [TProtocol(protocol)])
+    async def open_stream(self, peer_id: str, protocol: str | Sequence[str]) -> Any:
+        protocols = [protocol] if isinstance(protocol, str) else list(protocol)
+        return await self.host.new_stream(
+            ID.from_base58(peer_id), [TProtocol(p) for p in protocols]
+        )
+
+    async def connect_providers(self, multihash: bytes, count: int) -> list[str]:
+        """Peers the DHT names as providers of ``multihash``, connected (best effort)."""
+        if self.dht is None:
+            return []
+        connected = []
+        for info in await self.dht.find_providers(multihash.hex(), count):
+            if info.peer_id == self.host.get_id():
+                continue
+            try:
+                with trio.fail_after(DIAL_TIMEOUT_S):
+                    await self.host.connect(info)
+            except Exception as exc:
+                log.debug("cannot reach provider %s: %s", info.peer_id, exc)
+                continue
+            connected.append(str(info.peer_id.to_base58()))
+        return connected
+
+    async def provide(self, multihash: bytes) -> None:
+        """Announce in the DHT that this node has ``multihash`` (best effort)."""
+        if self.dht is not None:
+            await self.dht.provide(multihash.hex())
 
 
 async def _run_service(

@@ -1,0 +1,311 @@
+"""Bitswap: trading blocks with Zion, Helia and Kubo nodes.
+
+Serving: a peer's wants are kept in a bounded ledger; blocks we have go back at once, blocks
+we lack get a DontHave if asked, and are sent later if they arrive while still wanted.
+Fetching: a want-block goes to every connected peer (again to peers that connect later) and,
+when no block has come after PROVIDER_SEARCH_DELAY_S, to providers found in the DHT. The first
+copy that arrives is stored and every waiter for it wakes.
+
+Every message travels on a new stream opened by its sender and closed after writing: Helia
+never reads on a stream it opened, nor writes on one it accepted (docs/notes/bitswap-interop.md).
+Costs a peer can impose are bounded: message size (decode), ledger size, queued bytes per peer
+(excess is dropped; the peer will ask again), and blocks nobody wanted are never stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import trio
+
+from zion.node.framed import FramedStream, StreamClosed
+from zion.node.network import Network
+from zion.protocols import bitswap, limits
+from zion.protocols.bitswap import Message, Want, WantType
+from zion.protocols.cid import Cid
+from zion.protocols.errors import ProtocolError
+from zion.protocols.framing import encode_frame
+from zion.storage.blockstore import Blockstore
+from zion.storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+#: Bytes waiting to go to one peer; past this, replies to it are dropped.
+MAX_QUEUED_BYTES_PER_PEER: Final = 16 * 1024 * 1024
+#: Blocks this node is waiting for at once.
+MAX_ACTIVE_WANTS: Final = 4096
+#: Blocks up to this size answer a want-have directly (as Helia does).
+SEND_BLOCK_FOR_HAVE_BELOW: Final = 1024
+#: How often active wants go to peers that connected since they were sent.
+REBROADCAST_INTERVAL_S: Final = 0.5
+#: A want still open this long also asks the DHT for providers.
+PROVIDER_SEARCH_DELAY_S: Final = 1.0
+PROVIDERS_PER_SEARCH: Final = 3
+#: An inbound stream silent this long is dropped (Kubo keeps its want stream open).
+INBOUND_IDLE_TIMEOUT_S: Final = 300.0
+SEND_TIMEOUT_S: Final = 30.0
+
+
+@dataclass
+class BitswapStats:
+    blocks_received: int = 0
+    blocks_sent: int = 0
+    bytes_sent: int = 0
+    unwanted_blocks: int = 0
+    rejected_messages: int = 0
+    dropped_replies: int = 0
+
+
+@dataclass
+class _Wanted:
+    cid: Cid
+    done: trio.Event = field(default_factory=trio.Event)
+    block: bytes | None = None
+    waiters: int = 0
+    sent_to: set[str] = field(default_factory=set)
+    searching: bool = False
+
+
+@dataclass
+class _Outbox:
+    messages: list[Message] = field(default_factory=list)
+    queued_bytes: int = 0
+    sending: bool = False
+
+
+class Bitswap:
+    def __init__(self, network: Network, store: Blockstore) -> None:
+        self._network = network
+        self._store = store
+        self._wanted: dict[bytes, _Wanted] = {}
+        self._ledgers: dict[str, OrderedDict[bytes, Want]] = {}
+        self._outboxes: dict[str, _Outbox] = {}
+        self._nursery: trio.Nursery | None = None
+        self.stats = BitswapStats()
+
+    def register(self) -> None:
+        """Install the stream handlers; before connecting, so identify advertises Bitswap."""
+        for protocol in bitswap.PROTOCOL_IDS:
+            self._network.set_stream_handler(protocol, self._handle_stream)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            while True:
+                await trio.sleep(REBROADCAST_INTERVAL_S)
+                self._broadcast_wants()
+
+    # --- fetching ----------------------------------------------------------------------
+
+    async def fetch(self, cid: Cid) -> bytes:
+        """The block, from whichever peer sends it first. Cancel the caller to give up."""
+        wanted = self._wanted.get(cid.multihash)
+        if wanted is None:
+            if len(self._wanted) >= MAX_ACTIVE_WANTS:
+                raise trio.BusyResourceError("too many blocks wanted at once")
+            wanted = self._wanted[cid.multihash] = _Wanted(cid)
+        wanted.waiters += 1
+        try:
+            self._broadcast_wants()
+            with trio.move_on_after(PROVIDER_SEARCH_DELAY_S):
+                await wanted.done.wait()
+            if not wanted.done.is_set() and not wanted.searching and self._nursery:
+                wanted.searching = True
+                self._nursery.start_soon(self._search_providers, wanted)
+            await wanted.done.wait()
+            assert wanted.block is not None
+            return wanted.block
+        finally:
+            wanted.waiters -= 1
+            if wanted.waiters == 0 and self._wanted.get(cid.multihash) is wanted:
+                del self._wanted[cid.multihash]
+                if not wanted.done.is_set():
+                    self._cancel(wanted)
+
+    def _broadcast_wants(self) -> None:
+        peers = self._network.connected_peers()
+        for wanted in list(self._wanted.values()):
+            for peer in peers:
+                if peer not in wanted.sent_to:
+                    wanted.sent_to.add(peer)
+                    want = Want(wanted.cid, WantType.BLOCK, send_dont_have=True)
+                    self._queue(peer, Message(wants=[want]), 64)
+
+    def _cancel(self, wanted: _Wanted) -> None:
+        for peer in wanted.sent_to:
+            self._queue(peer, Message(wants=[Want(wanted.cid, cancel=True)]), 64)
+
+    async def _search_providers(self, wanted: _Wanted) -> None:
+        try:
+            found = await self._network.connect_providers(
+                wanted.cid.multihash, PROVIDERS_PER_SEARCH
+            )
+        except Exception as exc:
+            log.debug("provider search for %s failed: %s", wanted.cid, exc)
+            return
+        if found and not wanted.done.is_set():
+            log.debug("providers of %s: %s", wanted.cid, found)
+            self._broadcast_wants()
+
+    # --- receiving ---------------------------------------------------------------------
+
+    async def _handle_stream(self, stream: Any) -> None:
+        peer = str(stream.muxed_conn.peer_id.to_base58())
+        framed = FramedStream(stream, limits.MAX_BITSWAP_MESSAGE_BYTES)
+        try:
+            while True:
+                with trio.fail_after(INBOUND_IDLE_TIMEOUT_S):
+                    frame = await framed.receive()
+                await self._on_message(peer, bitswap.decode_message(frame))
+        except StreamClosed:
+            await stream.close()
+        except ProtocolError as exc:
+            self.stats.rejected_messages += 1
+            log.info("bad bitswap message from %s: %s", peer, exc)
+            await stream.reset()
+        except (trio.TooSlowError, OSError, Exception) as exc:
+            # A peer that vanished mid-stream (py-libp2p raises its own stream errors).
+            log.debug("bitswap stream from %s ended: %s", peer, exc)
+            await stream.reset()
+
+    async def _on_message(self, peer: str, message: Message) -> None:
+        for cid, block in message.blocks:
+            await self._on_block(peer, cid, block)
+        if message.wants or message.full:
+            await self._on_wants(peer, message)
+
+    async def _on_block(self, peer: str, cid: Cid, block: bytes) -> None:
+        wanted = self._wanted.get(cid.multihash)
+        if wanted is None or wanted.done.is_set():
+            self.stats.unwanted_blocks += 1
+            return
+        # The CID was computed from these bytes when the message was decoded.
+        try:
+            await trio.to_thread.run_sync(lambda: self._store.put(cid, block, verify=False))
+        except StorageError as exc:
+            log.warning("cannot store block %s: %s", cid, exc)
+            return
+        self.stats.blocks_received += 1
+        wanted.block = block
+        wanted.done.set()
+        others = wanted.sent_to - {peer}
+        for other in others:
+            self._queue(other, Message(wants=[Want(wanted.cid, cancel=True)]), 64)
+        self._serve_waiting_peers(cid, block)
+
+    async def _on_wants(self, peer: str, message: Message) -> None:
+        ledger = self._ledgers.setdefault(peer, OrderedDict())
+        if message.full:
+            ledger.clear()
+        reply = Message()
+        reply_bytes = 0
+        for want in message.wants:
+            key = want.cid.multihash
+            if want.cancel:
+                ledger.pop(key, None)
+                continue
+            size = self._store.size(want.cid)
+            if size is None:
+                if want.send_dont_have:
+                    reply.dont_haves.append(want.cid)
+                ledger[key] = want
+                ledger.move_to_end(key)
+                while len(ledger) > limits.MAX_BITSWAP_WANTS:
+                    ledger.popitem(last=False)
+                continue
+            ledger.pop(key, None)
+            if want.want_type == WantType.HAVE and size >= SEND_BLOCK_FOR_HAVE_BELOW:
+                reply.haves.append(want.cid)
+                continue
+            try:
+                block = await trio.to_thread.run_sync(self._store.get, want.cid)
+            except StorageError:
+                continue
+            reply.blocks.append((want.cid, block))
+            reply_bytes += len(block) + bitswap.BLOCK_OVERHEAD
+        if not reply.is_empty():
+            self._queue(peer, reply, reply_bytes + 64 * (len(reply.haves) + len(reply.dont_haves)))
+
+    def _serve_waiting_peers(self, cid: Cid, block: bytes) -> None:
+        for peer, ledger in self._ledgers.items():
+            want = ledger.pop(cid.multihash, None)
+            if want is not None:
+                self._queue(peer, Message(blocks=[(want.cid, block)]), len(block) + 64)
+
+    def forget_peer(self, peer: str) -> None:
+        self._ledgers.pop(peer, None)
+
+    # --- sending -----------------------------------------------------------------------
+
+    def _queue(self, peer: str, message: Message, size: int) -> None:
+        outbox = self._outboxes.setdefault(peer, _Outbox())
+        if outbox.queued_bytes + size > MAX_QUEUED_BYTES_PER_PEER:
+            self.stats.dropped_replies += 1
+            return
+        outbox.messages.append(message)
+        outbox.queued_bytes += size
+        if not outbox.sending and self._nursery is not None:
+            outbox.sending = True
+            self._nursery.start_soon(self._send_all, peer, outbox)
+
+    async def _send_all(self, peer: str, outbox: _Outbox) -> None:
+        """Drain ``peer``'s outbox, one new stream per batch."""
+        try:
+            while outbox.messages:
+                batch, outbox.messages = outbox.messages, []
+                outbox.queued_bytes = 0
+                frames = [encode_frame(bitswap.encode_message(m)) for m in _pack(batch)]
+                with trio.fail_after(SEND_TIMEOUT_S):
+                    stream = await self._network.open_stream(peer, bitswap.PROTOCOL_IDS)
+                    try:
+                        for frame in frames:
+                            await stream.write(frame)
+                        await stream.close()
+                    except BaseException:
+                        await stream.reset()
+                        raise
+                sent = sum(len(m.blocks) for m in batch)
+                self.stats.blocks_sent += sent
+                self.stats.bytes_sent += sum(len(f) for f in frames)
+        except Exception as exc:
+            log.debug("cannot send bitswap messages to %s: %s", peer, exc)
+            self.stats.dropped_replies += len(outbox.messages)
+            outbox.messages.clear()
+            outbox.queued_bytes = 0
+        finally:
+            outbox.sending = False
+            if not outbox.messages:
+                self._outboxes.pop(peer, None)
+
+
+def _pack(messages: list[Message]) -> list[Message]:
+    """Merge queued messages into as few as fit under the message size limit."""
+    budget = limits.MAX_BITSWAP_MESSAGE_BYTES - 64 * 1024
+    packed: list[Message] = []
+    current = Message()
+    used = 0
+    for message in messages:
+        for want in message.wants:
+            current.wants.append(want)
+            used += 64
+        current.haves += message.haves
+        current.dont_haves += message.dont_haves
+        used += 64 * (len(message.haves) + len(message.dont_haves))
+        for cid, block in message.blocks:
+            if current.blocks and used + len(block) > budget:
+                packed.append(current)
+                current, used = Message(), 0
+            current.blocks.append((cid, block))
+            used += len(block) + bitswap.BLOCK_OVERHEAD
+        if len(current.wants) >= limits.MAX_BITSWAP_WANTS - 1 or (
+            len(current.haves) + len(current.dont_haves) >= limits.MAX_BITSWAP_BLOCKS // 2
+        ):
+            packed.append(current)
+            current, used = Message(), 0
+    if not current.is_empty():
+        packed.append(current)
+    return packed
