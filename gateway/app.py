@@ -8,6 +8,7 @@ from typing import Any, Final
 
 import trio
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from zion import __version__
 from zion.gateway import ipfs
 from zion.gateway.problems import problem
 from zion.gateway.security import (
+    MAX_BODY_BYTES,
     TOKEN_COOKIE,
     BodyTooLarge,
     GatewaySecurity,
@@ -25,6 +27,7 @@ from zion.gateway.security import (
 )
 from zion.gateway.services import InvalidInput, ServiceError, Services
 from zion.gateway.views import listing_json, message_json, profile_json
+from zion.protocols import limits
 
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 200
@@ -92,8 +95,21 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
+async def _small_json_object(request: Request) -> dict[str, Any]:
+    """A JSON body under MAX_BODY_BYTES, on a route whose multipart form may be larger."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise BodyTooLarge
+    return _parse_json_object(bytes(body))
+
+
 async def _json_object(request: Request) -> dict[str, Any]:
-    body = await request.body()
+    return _parse_json_object(await request.body())
+
+
+def _parse_json_object(body: bytes) -> dict[str, Any]:
     try:
         value = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -150,7 +166,23 @@ class _Api:
         return JSONResponse({"items": [listing_json(r) for r in page.items], "next": page.next})
 
     async def create_listing(self, request: Request) -> Response:
-        record = await self.services.market.create(await _json_object(request))
+        """JSON, or multipart: a "listing" field holding the JSON and "image" files, which
+        are added to IPFS and appended to the listing's images."""
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            record = await self.services.market.create(await _small_json_object(request))
+            return JSONResponse(listing_json(record), status_code=201)
+        form = await request.form(
+            max_files=limits.MAX_IMAGES, max_fields=4, max_part_size=MAX_BODY_BYTES
+        )
+        try:
+            text = form.get("listing")
+            if not isinstance(text, str):
+                raise InvalidInput('multipart listings need a "listing" field holding JSON')
+            fields = _parse_json_object(text.encode())
+            files = [value for key, value in form.multi_items() if isinstance(value, UploadFile)]
+            record = await ipfs.create_with_images(self.services, fields, files)
+        finally:
+            await form.close()
         return JSONResponse(listing_json(record), status_code=201)
 
     async def get_listing(self, request: Request) -> Response:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 import tempfile
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote, unquote
 
 import trio
@@ -22,10 +22,18 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from zion.gateway.problems import problem
-from zion.gateway.services import BadRequest, Content, ContentNode, InvalidInput, Upload
+from zion.gateway.services import (
+    BadRequest,
+    Content,
+    ContentNode,
+    InvalidInput,
+    Services,
+    Upload,
+)
 from zion.gateway.sniff import SNIFF_BYTES, content_type, type_from_name
 from zion.protocols.cid import Cid
 from zion.protocols.errors import ProtocolError
+from zion.protocols.records import Record
 
 #: The multipart part type of an (empty) directory in an upload, as in Kubo's /api/v0/add.
 DIRECTORY_PART_TYPE: Final = "application/x-directory"
@@ -346,3 +354,29 @@ def _flag(value: str | None, default: bool) -> bool:
     if value.lower() in ("false", "0", "no"):
         return False
     raise InvalidInput(f"{value[:20]!r} is not true or false")
+
+
+async def create_with_images(
+    services: Services, fields: dict[str, Any], files: list[UploadFile]
+) -> Record:
+    """Add each image to IPFS, then create the listing with them. The images stay pinned as
+    the member's until the listing pins them, so a GC in between cannot take them."""
+    cids = []
+    for upload in files:
+        head = upload.file.read(SNIFF_BYTES)
+        upload.file.seek(0)
+        if not content_type(None, head).startswith("image/"):
+            raise InvalidInput(f"{(upload.filename or 'a file')[:80]!r} is not an image")
+        added = await services.content.add(
+            [Upload(upload.filename or "image", upload.file)], profile=None, pin=True, wrap=False
+        )
+        cids.append(Cid.parse(added["cid"]))
+    existing = fields.get("images", [])
+    if not isinstance(existing, list):
+        raise InvalidInput("images must be a list of CIDs")
+    fields = {**fields, "images": [*existing, *(str(cid) for cid in cids)]}
+    try:
+        return await services.market.create(fields)
+    finally:
+        for cid in cids:
+            await services.content.unpin(cid)

@@ -22,7 +22,7 @@ TOKEN_COOKIE: Final = "zion_token"  # noqa: S105 (a cookie name, not a secret)
 MAX_BODY_BYTES: Final = 256 * 1024
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Routes whose bodies are files (content uploads), limited by the node's upload limit.
-UPLOAD_PATHS: Final = frozenset({"/api/v1/ipfs/add", "/api/v1/ipfs/car"})
+UPLOAD_PATHS: Final = frozenset({"/api/v1/ipfs/add", "/api/v1/ipfs/car", "/api/v1/listings"})
 #: Paths reachable without the token even when mutating (the login exchange itself).
 OPEN_PATHS: Final = frozenset({"/login"})
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, Final
 
 import click
@@ -215,7 +217,13 @@ def echo_listings(page: dict[str, Any], as_json: bool) -> None:
 @click.option("--category", required=True)
 @click.option("--description", default="")
 @click.option("--tag", "tags", multiple=True, help="Repeatable.")
-@click.option("--image", "images", multiple=True, metavar="CID", help="Repeatable.")
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    metavar="FILE|CID",
+    help="An image file (added to IPFS) or the CID of one. Repeatable.",
+)
 @click.option("--location")
 @click.option("--expires-in-days", type=click.IntRange(1, 365), default=30, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -241,12 +249,20 @@ def listings_add(
         "price": {"amount": parse_price(price, currency), "currency": currency},
         "category": category,
         "tags": list(tags),
-        "images": list(images),
+        "images": [image for image in images if not Path(image).is_file()],
         "expires_in_days": expires_in_days,
     }
     if location:
         body["location"] = location
-    item = ctx.client().post("/api/v1/listings", body)
+    files = [Path(image) for image in images if Path(image).is_file()]
+    if files:
+        with contextlib.ExitStack() as stack:
+            parts = [("image", (f.name, stack.enter_context(f.open("rb")))) for f in files]
+            item = ctx.client().request(
+                "POST", "/api/v1/listings", data={"listing": json.dumps(body)}, files=parts
+            )
+    else:
+        item = ctx.client().post("/api/v1/listings", body)
     if as_json:
         click.echo(json.dumps(item, indent=2))
     else:

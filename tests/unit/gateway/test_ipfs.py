@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import random
 
 import httpx
@@ -261,3 +262,51 @@ async def test_a_car_with_a_forged_block_is_refused(client: httpx.AsyncClient) -
     assert response.status_code == 422
     assert (await client.get("/api/v1/ipfs/pins")).json()["items"] == []
     assert hashlib.sha256(b"evil").digest() not in response.content
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+LISTING_FIELDS = {
+    "title": "Lamp",
+    "price": {"amount": 1500, "currency": "EUR"},
+    "category": "home",
+}
+
+
+async def test_a_listing_created_with_image_files(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/listings",
+        data={"listing": json.dumps(LISTING_FIELDS)},
+        files=[("image", ("lamp.png", PNG, "image/png"))],
+        headers=AUTH,
+    )
+    assert response.status_code == 201, response.text
+    listing = response.json()
+    (image,) = listing["images"]
+    assert (await client.get(f"/ipfs/{image}")).content == PNG
+    pins = (await client.get("/api/v1/ipfs/pins")).json()["items"]
+    assert [pin["owners"] for pin in pins if pin["cid"] == image] == [
+        [f"listing:{listing['author']}/{listing['id']}"]
+    ]
+    # Deleting the listing releases its images: GC may take them.
+    assert (await client.delete(f"/api/v1/listings/{listing['id']}", headers=AUTH)).is_success
+    await client.post("/api/v1/ipfs/gc", headers=AUTH)
+    assert (await client.get(f"/ipfs/{image}")).status_code == 504
+
+
+async def test_listing_image_uploads_are_checked(client: httpx.AsyncClient) -> None:
+    not_image = await client.post(
+        "/api/v1/listings",
+        data={"listing": json.dumps(LISTING_FIELDS)},
+        files=[("image", ("virus.exe", b"MZ\x90\x00 not a picture"))],
+        headers=AUTH,
+    )
+    assert not_image.status_code == 422
+    bad_listing = await client.post(
+        "/api/v1/listings",
+        data={"listing": json.dumps({**LISTING_FIELDS, "price": "free"})},
+        files=[("image", ("lamp.png", PNG))],
+        headers=AUTH,
+    )
+    assert bad_listing.status_code == 422
+    assert (await client.get("/api/v1/listings")).json()["items"] == []
+    assert (await client.get("/api/v1/ipfs/pins")).json()["items"] == []
