@@ -41,6 +41,10 @@ MAX_ACTIVE_WANTS: Final = 4096
 SEND_BLOCK_FOR_HAVE_BELOW: Final = 1024
 #: How often active wants go to peers that connected since they were sent.
 REBROADCAST_INTERVAL_S: Final = 0.5
+#: A want unanswered this long is sent again to every peer (a reply may have been dropped).
+REWANT_INTERVAL_S: Final = 5.0
+#: A prefetched block nobody has asked for after this long is no longer wanted.
+PREFETCH_TTL_S: Final = 30.0
 #: A want still open this long also asks the DHT for providers.
 PROVIDER_SEARCH_DELAY_S: Final = 1.0
 PROVIDERS_PER_SEARCH: Final = 3
@@ -67,6 +71,8 @@ class _Wanted:
     waiters: int = 0
     sent_to: set[str] = field(default_factory=set)
     searching: bool = False
+    since: float = field(default_factory=trio.current_time)
+    sent_at: float = 0.0
 
 
 @dataclass
@@ -83,6 +89,8 @@ class Bitswap:
         self._wanted: dict[bytes, _Wanted] = {}
         self._ledgers: dict[str, OrderedDict[bytes, Want]] = {}
         self._outboxes: dict[str, _Outbox] = {}
+        self._serving: set[str] = set()
+        self._serve_again: set[str] = set()
         self._nursery: trio.Nursery | None = None
         self.stats = BitswapStats()
 
@@ -97,6 +105,7 @@ class Bitswap:
             task_status.started()
             while True:
                 await trio.sleep(REBROADCAST_INTERVAL_S)
+                self._drop_stale_prefetches()
                 self._broadcast_wants()
 
     # --- fetching ----------------------------------------------------------------------
@@ -126,9 +135,33 @@ class Bitswap:
                 if not wanted.done.is_set():
                     self._cancel(wanted)
 
+    def prefetch(self, cids: list[Cid]) -> None:
+        """Want these blocks without waiting for them (a reader will ask for them soon):
+        they are stored when they arrive; unclaimed wants lapse after PREFETCH_TTL_S."""
+        for cid in cids:
+            if cid.multihash not in self._wanted and len(self._wanted) < MAX_ACTIVE_WANTS:
+                self._wanted[cid.multihash] = _Wanted(cid)
+        self._broadcast_wants()
+
+    def _drop_stale_prefetches(self) -> None:
+        now = trio.current_time()
+        for key, wanted in list(self._wanted.items()):
+            if wanted.waiters == 0 and (
+                wanted.done.is_set() or now - wanted.since > PREFETCH_TTL_S
+            ):
+                del self._wanted[key]
+                if not wanted.done.is_set():
+                    self._cancel(wanted)
+
     def _broadcast_wants(self) -> None:
         peers = self._network.connected_peers()
+        now = trio.current_time()
         for wanted in list(self._wanted.values()):
+            if wanted.done.is_set():
+                continue
+            if now - wanted.sent_at > REWANT_INTERVAL_S:
+                wanted.sent_to.clear()
+                wanted.sent_at = now
             for peer in peers:
                 if peer not in wanted.sent_to:
                     wanted.sent_to.add(peer)
@@ -198,42 +231,71 @@ class Bitswap:
         self._serve_waiting_peers(cid, block)
 
     async def _on_wants(self, peer: str, message: Message) -> None:
+        """Answer presences at once; blocks go through the peer's ledger, read from disk only
+        as its outbox has room, so a peer wanting much costs MAX_QUEUED_BYTES_PER_PEER."""
         ledger = self._ledgers.setdefault(peer, OrderedDict())
         if message.full:
             ledger.clear()
         reply = Message()
-        reply_bytes = 0
         for want in message.wants:
             key = want.cid.multihash
             if want.cancel:
                 ledger.pop(key, None)
                 continue
             size = self._store.size(want.cid)
+            if size is None and want.send_dont_have:
+                reply.dont_haves.append(want.cid)
+            elif size is not None and want.want_type == WantType.HAVE:
+                if size >= SEND_BLOCK_FOR_HAVE_BELOW:
+                    reply.haves.append(want.cid)
+                    continue
+                want = Want(want.cid)  # small enough: send the block itself
+            ledger[key] = want
+            ledger.move_to_end(key)
+            while len(ledger) > limits.MAX_BITSWAP_WANTS:
+                ledger.popitem(last=False)
+        if not reply.is_empty():
+            self._queue(peer, reply, 64 * (len(reply.haves) + len(reply.dont_haves)))
+        await self._serve_from_ledger(peer)
+
+    async def _serve_from_ledger(self, peer: str) -> None:
+        """Queue the blocks ``peer`` wants that are here, while its outbox has room. One task
+        per peer does it (others ask it to go again), so room checked is room used."""
+        if peer in self._serving:
+            self._serve_again.add(peer)
+            return
+        self._serving.add(peer)
+        try:
+            while True:
+                self._serve_again.discard(peer)
+                await self._serve_once(peer)
+                if peer not in self._serve_again:
+                    return
+        finally:
+            self._serving.discard(peer)
+
+    async def _serve_once(self, peer: str) -> None:
+        ledger = self._ledgers.get(peer)
+        if not ledger:
+            return
+        for key, want in list(ledger.items()):
+            size = self._store.size(want.cid)
             if size is None:
-                if want.send_dont_have:
-                    reply.dont_haves.append(want.cid)
-                ledger[key] = want
-                ledger.move_to_end(key)
-                while len(ledger) > limits.MAX_BITSWAP_WANTS:
-                    ledger.popitem(last=False)
                 continue
+            if not self._has_room(peer, size + 64):
+                return
             ledger.pop(key, None)
-            if want.want_type == WantType.HAVE and size >= SEND_BLOCK_FOR_HAVE_BELOW:
-                reply.haves.append(want.cid)
-                continue
             try:
                 block = await trio.to_thread.run_sync(self._store.get, want.cid)
             except StorageError:
                 continue
-            reply.blocks.append((want.cid, block))
-            reply_bytes += len(block) + bitswap.BLOCK_OVERHEAD
-        if not reply.is_empty():
-            self._queue(peer, reply, reply_bytes + 64 * (len(reply.haves) + len(reply.dont_haves)))
+            self._queue(peer, Message(blocks=[(want.cid, block)]), len(block) + 64, force=True)
 
     def _serve_waiting_peers(self, cid: Cid, block: bytes) -> None:
         for peer, ledger in self._ledgers.items():
-            want = ledger.pop(cid.multihash, None)
-            if want is not None:
+            want = ledger.get(cid.multihash)
+            if want is not None and self._has_room(peer, len(block) + 64):
+                del ledger[cid.multihash]
                 self._queue(peer, Message(blocks=[(want.cid, block)]), len(block) + 64)
 
     def forget_peer(self, peer: str) -> None:
@@ -241,10 +303,16 @@ class Bitswap:
 
     # --- sending -----------------------------------------------------------------------
 
-    def _queue(self, peer: str, message: Message, size: int) -> None:
+    def _has_room(self, peer: str, size: int) -> bool:
+        outbox = self._outboxes.get(peer)
+        return outbox is None or outbox.queued_bytes + size <= MAX_QUEUED_BYTES_PER_PEER
+
+    def _queue(self, peer: str, message: Message, size: int, *, force: bool = False) -> None:
+        """Add to ``peer``'s outbox, or drop if full (``force``: room was checked before)."""
         outbox = self._outboxes.setdefault(peer, _Outbox())
-        if outbox.queued_bytes + size > MAX_QUEUED_BYTES_PER_PEER:
+        if not force and outbox.queued_bytes + size > MAX_QUEUED_BYTES_PER_PEER:
             self.stats.dropped_replies += 1
+            log.debug("dropped a message of %d bytes to %s: outbox full", size, peer)
             return
         outbox.messages.append(message)
         outbox.queued_bytes += size
@@ -256,6 +324,8 @@ class Bitswap:
         """Drain ``peer``'s outbox, one new stream per batch."""
         try:
             while outbox.messages:
+                # The batch in flight no longer counts: a peer costs at most twice
+                # MAX_QUEUED_BYTES_PER_PEER (queued plus being written).
                 batch, outbox.messages = outbox.messages, []
                 outbox.queued_bytes = 0
                 frames = [encode_frame(bitswap.encode_message(m)) for m in _pack(batch)]
@@ -271,6 +341,7 @@ class Bitswap:
                 sent = sum(len(m.blocks) for m in batch)
                 self.stats.blocks_sent += sent
                 self.stats.bytes_sent += sum(len(f) for f in frames)
+                await self._serve_from_ledger(peer)
         except Exception as exc:
             log.debug("cannot send bitswap messages to %s: %s", peer, exc)
             self.stats.dropped_replies += len(outbox.messages)

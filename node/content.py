@@ -27,10 +27,11 @@ from zion.protocols.cid import Cid
 from zion.protocols.errors import ProtocolError
 from zion.protocols.unixfs import DataType
 from zion.storage import gc as garbage
-from zion.storage.blockstore import BadBlock, BlockNotFound, Blockstore
+from zion.storage.blockstore import BadBlock, BlockNotFound, Blockstore, BlockWriter
 from zion.storage.pins import USER, PinStore
 from zion.storage.unixfs import (
     PROFILES,
+    BlockSink,
     ImportedNode,
     ImportProfile,
     UnixFsError,
@@ -57,6 +58,7 @@ class ContentService:
         retrieval_timeout_s: float,
         max_upload_bytes: int,
         fetch: BlockFetch | None = None,
+        prefetch: Callable[[list[Cid]], None] | None = None,
     ) -> None:
         self._store = store
         self._pins = pins
@@ -64,6 +66,7 @@ class ContentService:
         self._timeout = retrieval_timeout_s
         self._max_upload = max_upload_bytes
         self.fetch = fetch
+        self._prefetch = prefetch
         #: Called with each root added here, to announce it (the DHT); set by the daemon.
         self.announce: Callable[[Cid], None] | None = None
         self._gc_lock = trio.Lock()
@@ -85,6 +88,13 @@ class ContentService:
         with trio.move_on_after(self._timeout):
             return await self.fetch(cid)
         raise RetrievalTimeout(f"{cid} was not found within {self._timeout:g} s")
+
+    def prefetch(self, cids: list[Cid]) -> None:
+        """Ask the network now for blocks a read will soon need (exporter.Prefetcher)."""
+        if self._prefetch is not None:
+            missing = [cid for cid in cids if not self._store.has(cid)]
+            if missing:
+                self._prefetch(missing)
 
     async def block(self, cid: Cid) -> bytes:
         return await self.get_block(cid)
@@ -159,24 +169,27 @@ class ContentService:
             with self._store.protect():
                 files = []
                 tree: dict[str, Any] = {}
-                for upload in uploads:
-                    parts = _split_upload_path(upload.path)
-                    if upload.is_directory:
-                        _place_directory(tree, parts)
-                        continue
-                    node = import_file(upload.file, self._store, chosen)
-                    files.append({"path": "/".join(parts), "cid": str(node.cid), "size": node.size})
-                    _place(tree, parts, node)
-                # One top-level name (a file, or a directory sent as "dir/...") is the root
-                # itself, as with `ipfs add`; several names are wrapped in a directory.
-                top, *others = tree.values()
-                if others or wrap:
-                    root = _build(tree, self._store, chosen)
-                elif isinstance(top, ImportedNode):
-                    root = top
-                else:
-                    root = _build(top, self._store, chosen)
-                self._store.sync()
+                with BlockWriter(self._store) as sink:
+                    for upload in uploads:
+                        parts = _split_upload_path(upload.path)
+                        if upload.is_directory:
+                            _place_directory(tree, parts)
+                            continue
+                        node = import_file(upload.file, sink, chosen)
+                        files.append(
+                            {"path": "/".join(parts), "cid": str(node.cid), "size": node.size}
+                        )
+                        _place(tree, parts, node)
+                    # One top-level name (a file, or a directory sent as "dir/...") is the
+                    # root itself, as with `ipfs add`; several names are wrapped in a directory.
+                    top, *others = tree.values()
+                    if others or wrap:
+                        root = _build(tree, sink, chosen)
+                    elif isinstance(top, ImportedNode):
+                        root = top
+                    else:
+                        root = _build(top, sink, chosen)
+                # Every block is written and durable now; only then is the root pinned.
                 if pin:
                     self._pins.add(root.cid, USER)
             return {"cid": str(root.cid), "size": root.size, "files": files}
@@ -281,7 +294,7 @@ def _place_directory(tree: dict[str, Any], parts: list[str]) -> None:
             raise UnixFsError(f"{part!r} is both a file and a directory in the upload")
 
 
-def _build(tree: dict[str, Any], store: Blockstore, profile: ImportProfile) -> ImportedNode:
+def _build(tree: dict[str, Any], store: BlockSink, profile: ImportProfile) -> ImportedNode:
     entries = [
         (name, value if isinstance(value, ImportedNode) else _build(value, store, profile))
         for name, value in sorted(tree.items())

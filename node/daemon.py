@@ -141,6 +141,7 @@ class ZionNode:
             retrieval_timeout_s=config.ipfs.retrieval_timeout_s,
             max_upload_bytes=config.ipfs.max_upload_bytes,
             fetch=self.bitswap.fetch,
+            prefetch=self.bitswap.prefetch,
         )
         self.services = Services(
             node=NodeInfoService(self),

@@ -36,7 +36,10 @@ class FramedStream:
 
     async def receive(self) -> bytes:
         while not self._frames:
-            data = await self.stream.read(READ_CHUNK)
+            try:
+                data = await self.stream.read(READ_CHUNK)
+            except EOFError:  # py-libp2p signals a closed stream so, not with b""
+                data = b""
             if not data:
                 if self._decoder.pending:
                     raise ProtocolError("malformed", "stream ended inside a frame")

@@ -21,10 +21,18 @@ from zion.storage.unixfs.errors import UnixFsError
 MAX_DAG_DEPTH: Final = 64
 #: Path segments followed by one resolution.
 MAX_PATH_SEGMENTS: Final = 256
+#: Blocks of a file asked for ahead of the one being read, when the getter can prefetch
+#: (from the network one round trip per block would otherwise bound the speed).
+PREFETCH_BLOCKS: Final = 32
 
 
 class BlockGetter(Protocol):
     async def get_block(self, cid: Cid) -> bytes: ...
+
+
+class Prefetcher(Protocol):
+    def prefetch(self, cids: list[Cid]) -> None:
+        """Start getting these blocks (without waiting), soon to be asked for in order."""
 
 
 class NotUnixFs(UnixFsError):
@@ -109,18 +117,27 @@ async def _read(
     own = node.data.data
     if start < len(own):
         yield own[start:end]
+    # The children that hold bytes of [start, end), with their ranges.
+    needed = []
     offset = len(own)
     for link, size in zip(node.pb.links, node.data.blocksizes, strict=True):
         child_start, child_end = max(start - offset, 0), min(end - offset, size)
         if child_start < child_end:
-            child = _decode(link.cid, await getter.get_block(link.cid))
-            if child.is_directory or child.size != size:
-                raise UnixFsError(f"{link.cid} does not match its parent's size {size}")
-            async for piece in _read(getter, child, child_start, child_end, depth + 1):
-                yield piece
+            needed.append((link.cid, size, child_start, child_end))
         offset += size
         if offset >= end:
-            return
+            break
+    prefetch = getattr(getter, "prefetch", None)
+    if prefetch is not None:
+        prefetch([cid for cid, *_ in needed[:PREFETCH_BLOCKS]])
+    for index, (cid, size, child_start, child_end) in enumerate(needed):
+        if prefetch is not None and index + PREFETCH_BLOCKS < len(needed):
+            prefetch([needed[index + PREFETCH_BLOCKS][0]])
+        child = _decode(cid, await getter.get_block(cid))
+        if child.is_directory or child.size != size:
+            raise UnixFsError(f"{cid} does not match its parent's size {size}")
+        async for piece in _read(getter, child, child_start, child_end, depth + 1):
+            yield piece
 
 
 async def list_directory(getter: BlockGetter, node: UnixFsNode) -> AsyncIterator[DirectoryEntry]:

@@ -10,12 +10,15 @@
 //   node --import ./polyfill.mjs helia_peer.mjs gateway GATEWAY_URL CID OUT
 //       no libp2p: Helia's trustless-gateway client fetches raw blocks from GATEWAY_URL and
 //       verifies each against its CID; write OUT; print {"bytes": n}.
+//   node --import ./polyfill.mjs helia_peer.mjs import FILE
+//       import FILE with @helia/unixfs defaults into Helia's in-memory blockstore, read in
+//       1 MiB pieces; print {"cid": ..., "seconds": import time} (for bench/content.py).
 //   node --import ./polyfill.mjs helia_peer.mjs car URL
 //       GET URL (a CAR), read it with @ipld/car, hash every block and compare with its CID;
 //       print {"roots": [...], "blocks": n, "bytes": total block bytes}.
 //
 // Diagnostics on stderr; exit 1 on any error, 2 on bad usage.
-import { createWriteStream, readFileSync } from 'node:fs'
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import { noise } from '@chainsafe/libp2p-noise'
 import { withBitswap } from '@helia/bitswap'
@@ -94,6 +97,15 @@ async function main ([mode, ...args]) {
     const bytes = await save(unixfs(helia), CID.parse(args[1]), args[2])
     console.log(JSON.stringify({ bytes }))
     await helia.stop()
+  } else if (mode === 'import' && args.length === 1) {
+    const helia = createHeliaLight()
+    await helia.start()
+    const started = performance.now()
+    const stream = createReadStream(args[0], { highWaterMark: 1024 * 1024 })
+    const cid = await unixfs(helia).addByteStream(stream)
+    const seconds = (performance.now() - started) / 1000
+    console.log(JSON.stringify({ cid: cid.toString(), seconds }))
+    await helia.stop()
   } else if (mode === 'car' && args.length === 1) {
     const response = await fetch(args[0], { signal: AbortSignal.timeout(TIMEOUT_MS) })
     if (!response.ok) throw new Error(`GET ${args[0]}: ${response.status}`)
@@ -109,7 +121,7 @@ async function main ([mode, ...args]) {
     const roots = (await reader.getRoots()).map(String)
     console.log(JSON.stringify({ roots, blocks, bytes }))
   } else {
-    console.error('usage: helia_peer.mjs serve FILE | fetch MULTIADDR CID OUT | gateway URL CID OUT | car URL')
+    console.error('usage: helia_peer.mjs serve FILE | fetch MULTIADDR CID OUT | gateway URL CID OUT | import FILE | car URL')
     process.exit(2)
   }
 }

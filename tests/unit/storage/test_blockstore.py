@@ -6,7 +6,7 @@ import pytest
 
 from zion.protocols import limits
 from zion.protocols.cid import DAG_PB, RAW, Cid
-from zion.storage.blockstore import BadBlock, BlockNotFound, Blockstore
+from zion.storage.blockstore import BadBlock, BlockNotFound, Blockstore, BlockWriter
 
 
 def test_put_get_and_accounting(tmp_path: Path) -> None:
@@ -81,3 +81,22 @@ def test_protected_blocks_are_not_deleted(tmp_path: Path) -> None:
     assert store.delete(new.multihash) == 3
     assert not store.has(new)
     assert (store.block_count, store.total_bytes) == (1, 3)
+
+
+def test_block_writer_writes_everything_by_close(tmp_path: Path) -> None:
+    store = Blockstore(tmp_path)
+    blocks = [bytes([i]) * 1000 for i in range(50)]
+    with BlockWriter(store) as writer:
+        for block in blocks:
+            writer.put(Cid.for_block(RAW, block), block)
+    assert store.block_count == 50
+    assert all(store.get(Cid.for_block(RAW, block)) == block for block in blocks)
+
+
+def test_block_writer_reports_a_failed_write(tmp_path: Path) -> None:
+    store = Blockstore(tmp_path)
+    too_big = b"\0" * (limits.MAX_BLOCK_BYTES + 1)
+    writer = BlockWriter(store)
+    writer.put(Cid.for_block(RAW, too_big), too_big)
+    with pytest.raises(BadBlock):
+        writer.close()
