@@ -223,7 +223,8 @@ class ZionNode:
         while True:
             await trio.sleep(self.config.sync.interval_s)
             for peer_id in self.network.connected_peers():
-                nursery.start_soon(self.sync.pull, peer_id)
+                if self.network.may_speak(peer_id, sync.PROTOCOL_ID):
+                    nursery.start_soon(self.sync.pull, peer_id)
 
     async def _expire_periodically(self) -> None:
         while True:

@@ -243,6 +243,14 @@ class Network:
         except Exception:  # the peerstore raises when it knows no address
             return []
 
+    def may_speak(self, peer_id: str, protocol: str) -> bool:
+        """False once identify has told us ``peer_id`` does not speak ``protocol``."""
+        try:
+            protocols = self.host.get_peerstore().get_protocols(ID.from_base58(peer_id))
+        except Exception:
+            return True
+        return not protocols or protocol in protocols
+
     async def connect(self, address: str) -> str:
         try:
             info = info_from_p2p_addr(multiaddr.Multiaddr(address))

@@ -131,8 +131,10 @@ class SyncService:
             log.info("sync with %s failed: %s", peer_id, exc)
             return 0
         except Exception as exc:  # connection-level failures surface as many types
+            # Most often a peer that is not a Zion node (a DHT server, Helia): it cannot
+            # open our protocol. Counted in the status; not worth a line in the log.
             self.stats.failures += 1
-            log.info("sync with %s failed: %r", peer_id, exc)
+            log.debug("sync with %s failed: %r", peer_id, exc)
             return 0
         finally:
             self._running.discard(peer_id)

@@ -82,7 +82,9 @@ def test_hostile_bitswap_peer_costs_little_and_stores_nothing(spawn: Spawn, tmp_
             sys.executable,
             str(Path(__file__).with_name("raw_bitswap_peer.py")),
             a.address,
+            "--frames",
             str(frames_file),
+            "--want",
             cid,
         ],
         stdout=subprocess.PIPE,
@@ -102,3 +104,70 @@ def test_hostile_bitswap_peer_costs_little_and_stores_nothing(spawn: Spawn, tmp_
     assert a.status()["content"]["blocks"] == blocks_before  # nothing stored
     # The node still serves everyone else.
     assert b.api.get(f"/ipfs/{cid}").content == b"served despite the noise"
+
+
+def test_a_forged_block_is_not_taken_for_the_real_one(spawn: Spawn, tmp_path: Path) -> None:
+    """A peer answers our want with bytes that do not hash to the CID, then with an oversized
+    frame, then with the real block: the first two are refused and stored nowhere."""
+    a = spawn("a")
+    real = b"the real bytes of a photo"
+    cid = str(Cid.for_block(RAW, real))
+    raw = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("raw_bitswap_peer.py")),
+            a.address,
+            "--serve",
+            real.hex(),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert raw.stdout is not None
+        assert raw.stdout.readline().strip() == b"ready"
+        wait_until(lambda: len(a.api.get("/api/v1/peers").json()["items"]) == 1, 10, "peer")
+        response = a.api.get(f"/ipfs/{cid}", timeout=60)
+        assert response.status_code == 200
+        assert response.content == real
+    finally:
+        raw.kill()
+        output = raw.communicate(timeout=10)[0].decode(errors="replace")
+    assert "answered" in output, output
+    stats = bitswap_stats(a)
+    assert stats["unwanted_blocks"] == 1  # the forged bytes: their hash names another block
+    assert stats["rejected_messages"] == 1  # the oversized frame
+    assert a.status()["content"]["blocks"] == 1  # only the real block
+
+
+def test_providers_are_found_through_the_dht(spawn: Spawn) -> None:
+    """A and B know only a DHT server (no Zion code): A announces what it adds; B finds A
+    as a provider there, connects and fetches over Bitswap."""
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("raw_dht_server.py"))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        dht_address = server.stdout.readline().strip()
+        a = spawn("a", bootstrap=[dht_address])
+        b = spawn("b", bootstrap=[dht_address])
+        cid = add(a, "found.txt", b"found through the DHT")
+
+        def peers_of(node: NodeProcess) -> set[str]:
+            return {p["peer_id"] for p in node.api.get("/api/v1/peers").json()["items"]}
+
+        assert a.peer_id not in peers_of(b)
+
+        # A's announcement reaches the server in the background: ask until B finds it.
+        def fetched() -> bool:
+            response = b.api.get(f"/ipfs/{cid}", timeout=60)
+            return response.status_code == 200 and response.content == b"found through the DHT"
+
+        wait_until(fetched, 60, "b fetched the file from a provider found in the DHT")
+        assert a.peer_id in peers_of(b)
+    finally:
+        server.kill()
+        server.communicate(timeout=10)
