@@ -19,13 +19,20 @@ NPM_CI_TIMEOUT_S = 300
 
 
 def _installed_matches_lock() -> bool:
-    """node_modules holds exactly what package-lock.json pins (npm's hidden lock file says)."""
+    """node_modules holds exactly what package-lock.json pins (npm's hidden lock file says).
+
+    Optional packages for other platforms (prebuilt native modules) are in the lock but never
+    installed here: only what is installed must match, and nothing required may be missing.
+    """
     hidden = INTEROP_DIR / "node_modules" / ".package-lock.json"
     if not hidden.is_file():
         return False
     wanted = json.loads((INTEROP_DIR / "package-lock.json").read_text())["packages"]
     wanted.pop("", None)  # the root package: only in the committed lock file
-    return bool(wanted == json.loads(hidden.read_text())["packages"])
+    installed = json.loads(hidden.read_text())["packages"]
+    if any(wanted.get(name) != entry for name, entry in installed.items()):
+        return False
+    return all(name in installed for name, entry in wanted.items() if not entry.get("optional"))
 
 
 def _unavailable(reason: str) -> NoReturn:

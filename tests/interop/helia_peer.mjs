@@ -4,6 +4,10 @@
 //   node --import ./polyfill.mjs helia_peer.mjs serve FILE
 //       add FILE with @helia/unixfs defaults; print {"addr": ..., "cid": ...}; serve over
 //       Bitswap until stdin closes.
+//   node --import ./polyfill.mjs helia_peer.mjs serve-dir N
+//       add a directory "d" of N small files (entry-{i}.txt, "-é" before the dot when
+//       i % 7 == 0, holding "{i}\n") with @helia/unixfs defaults (a HAMT when N is large);
+//       print {"addr": ..., "cid": ...}; serve until stdin closes.
 //   node --import ./polyfill.mjs helia_peer.mjs fetch ZION_MULTIADDR CID OUT
 //       dial the Zion node, read CID with @helia/unixfs over Bitswap, write OUT; print
 //       {"bytes": n}.
@@ -71,6 +75,21 @@ async function main ([mode, ...args]) {
     process.stdin.resume()
     await once(process.stdin, 'end')
     await helia.stop()
+  } else if (mode === 'serve-dir' && args.length === 1) {
+    const helia = withLibp2pAndBitswap(createHeliaLight(), ['/ip4/127.0.0.1/tcp/0'])
+    await helia.start()
+    const files = []
+    for (let i = 0; i < Number(args[0]); i++) {
+      const name = `entry-${i}${i % 7 === 0 ? '-é' : ''}.txt`
+      files.push({ path: `d/${name}`, content: new TextEncoder().encode(`${i}\n`) })
+    }
+    let root
+    for await (const entry of unixfs(helia).addAll(files)) root = entry
+    const addr = helia.libp2p.getMultiaddrs()[0].toString()
+    console.log(JSON.stringify({ addr, cid: root.cid.toString() }))
+    process.stdin.resume()
+    await once(process.stdin, 'end')
+    await helia.stop()
   } else if (mode === 'fetch' && args.length === 3) {
     const helia = withLibp2pAndBitswap(createHeliaLight(), [])
     await helia.start()
@@ -121,7 +140,7 @@ async function main ([mode, ...args]) {
     const roots = (await reader.getRoots()).map(String)
     console.log(JSON.stringify({ roots, blocks, bytes }))
   } else {
-    console.error('usage: helia_peer.mjs serve FILE | fetch MULTIADDR CID OUT | gateway URL CID OUT | import FILE | car URL')
+    console.error('usage: helia_peer.mjs serve FILE | serve-dir N | fetch MULTIADDR CID OUT | gateway URL CID OUT | import FILE | car URL')
     process.exit(2)
   }
 }

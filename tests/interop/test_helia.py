@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.integration.nodes import NodeProcess
+from tests.unit.storage.test_unixfs_hamt import JS_IMPORTER
 from zion.storage.unixfs import import_bytes
 from zion.storage.unixfs.importer import DiscardingSink
 
@@ -111,3 +112,36 @@ def test_the_gateways_car_reads_with_ipld_car(node_binary: str, zion_node: NodeP
     assert result["roots"] == [cid]
     assert result["blocks"] == 5  # 4 raw leaves and the root
     assert result["bytes"] > len(DATA)  # the leaves hold the file; the root adds a little
+
+
+@pytest.mark.interop
+def test_zion_reads_a_sharded_directory_made_by_helia(
+    node_binary: str, zion_node: NodeProcess
+) -> None:
+    serving = subprocess.Popen(
+        [node_binary, "--import", "./polyfill.mjs", "helia_peer.mjs", "serve-dir", "6000"],
+        cwd=INTEROP_DIR,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert serving.stdout is not None
+        line = serving.stdout.readline()
+        assert line, serving.stderr.read() if serving.stderr else "no output"
+        offer = json.loads(line)
+        # The same directory built by Zion's importer (tests/unit/storage/test_unixfs_hamt.py).
+        assert offer["cid"] == JS_IMPORTER["unixfs-v1-2025", 6000]
+        zion_node.api.post("/api/v1/peers", json={"multiaddr": offer["addr"]}).raise_for_status()
+        cid = offer["cid"]
+        entry = zion_node.api.get(f"/ipfs/{cid}/entry-1234.txt", timeout=TIMEOUT_S)
+        assert entry.status_code == 200, entry.text
+        assert entry.text == "1234\n"
+        accented = zion_node.api.get(f"/ipfs/{cid}/entry-7-%C3%A9.txt", timeout=TIMEOUT_S)
+        assert accented.text == "7\n"
+        listing = zion_node.api.get(f"/api/v1/ipfs/ls/{cid}", timeout=TIMEOUT_S).json()
+        assert len(listing["items"]) == 6000
+    finally:
+        serving.kill()
+        serving.communicate(timeout=10)
