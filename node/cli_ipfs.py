@@ -88,11 +88,11 @@ def add(
 @click.pass_obj
 def cat(ctx: Any, path: str) -> None:
     """Write a file's bytes to standard output."""
-    with ctx.client().stream("GET", "/ipfs/" + _content_path(path)) as response:
-        if "text/html" in response.headers.get("content-type", "") and response.headers.get(
-            "etag", ""
-        ).startswith('"DirIndex-'):
-            raise NodeError(f"{path} is a directory: use zion ipfs get")
+    client = ctx.client()
+    target = client.get("/api/v1/ipfs/ls/" + _content_path(path))
+    if target["kind"] == "directory":
+        raise NodeError(f"{path} is a directory: use zion ipfs get")
+    with client.stream("GET", f"/ipfs/{target['cid']}") as response:
         out = sys.stdout.buffer
         for chunk in response.iter_bytes(_COPY_CHUNK):
             out.write(chunk)

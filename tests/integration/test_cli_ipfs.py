@@ -70,6 +70,9 @@ def test_add_cat_get_pin_gc_car(spawn: Spawn, tmp_path: Path) -> None:
     )
     assert cat.returncode == 0 and cat.stdout == (tree / "sub" / "big.bin").read_bytes()
 
+    directory = zion(home, "ipfs", "cat", expected, check=False)
+    assert directory.returncode != 0 and "is a directory" in directory.stderr
+
     out = tmp_path / "copy"
     zion(home, "ipfs", "get", expected, "-o", str(out))
     assert (out / "a.txt").read_bytes() == b"hello\n"
