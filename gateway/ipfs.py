@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 import tempfile
 from typing import Any, Final
 from urllib.parse import quote, unquote
@@ -40,10 +41,17 @@ DIRECTORY_PART_TYPE: Final = "application/x-directory"
 IMMUTABLE: Final = "public, max-age=29030400, immutable"
 RAW_TYPE: Final = "application/vnd.ipld.raw"
 CAR_TYPE: Final = "application/vnd.ipld.car"
+#: Content from /ipfs/ is same-origin with the API: as a sandboxed document it gets an opaque
+#: origin, so a page or SVG in it cannot use the member's session (subdomains: issue 5).
+SANDBOX: Final = "sandbox"
+#: Entries shown by one HTML directory listing, and returned by one ls call.
+MAX_LISTED_ENTRIES: Final = 10_000
+MAX_LS_ENTRIES: Final = 100_000
 #: Files per multipart upload and bytes per non-file form field.
 MAX_UPLOAD_PARTS: Final = 100_000
 MAX_FORM_FIELD_BYTES: Final = 64 * 1024
-_RANGE: Final = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: Digits of a range bound: 18 reach an exabyte, and int() of thousands of digits is refused.
+_RANGE: Final = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 _UNSAFE_FILENAME: Final = re.compile(r'["\\\r\n\x00-\x1f]')
 
 
@@ -80,7 +88,10 @@ def split_path(request: Request, prefix: str) -> tuple[str, list[str], bool]:
     rest = raw[len(prefix) :]
     cid_text, _, path = rest.partition("/")
     trailing = rest.endswith("/")
-    segments = [unquote(part, errors="strict") for part in path.split("/") if part]
+    try:
+        segments = [unquote(part, errors="strict") for part in path.split("/") if part]
+    except UnicodeDecodeError:
+        raise BadRequest("the path is not UTF-8 once percent-decoded") from None
     for segment in segments:
         if segment in (".", "..") or "\x00" in segment:
             raise BadRequest(f"path segment {segment[:100]!r} is not allowed")
@@ -99,15 +110,21 @@ class _IpfsGateway:
         response_format = _requested_format(request)
         node = await self.content.resolve(root, segments)
         ipfs_path = "/ipfs/" + cid_text + "".join("/" + quote(s) for s in segments)
-        headers = {"X-Ipfs-Path": ipfs_path, "Vary": "Accept"}
+        headers = {
+            "X-Ipfs-Path": ipfs_path,
+            "Vary": "Accept",
+            "Content-Security-Policy": SANDBOX,
+        }
         if response_format == "raw":
             return await self._raw(request, node, headers)
         if response_format == "car":
             return self._car(request, root, segments, node, headers)
         if node.kind == "directory":
             if not trailing:
+                # From the raw path: names with %3F or %25 must stay encoded.
+                raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
                 query = f"?{request.url.query}" if request.url.query else ""
-                return RedirectResponse(request.url.path + "/" + query, status_code=301)
+                return RedirectResponse(raw.split("?", 1)[0] + "/" + query, status_code=301)
             try:
                 index = await self.content.resolve(node.cid, ["index.html"])
             except Exception:
@@ -195,8 +212,11 @@ class _IpfsGateway:
     async def _listing(
         self, request: Request, node: ContentNode, ipfs_path: str, headers: dict[str, str]
     ) -> Response:
-        rows = []
+        rows: list[str] = []
         async for entry in self.content.list_directory(node):
+            if len(rows) == MAX_LISTED_ENTRIES:
+                rows.append(f"<tr><td colspan=3>(only the first {MAX_LISTED_ENTRIES:,})</td></tr>")
+                break
             size = "" if entry.size is None else f"{entry.size:,}"
             rows.append(
                 f'<tr><td><a href="{quote(entry.name)}">{html.escape(entry.name)}</a></td>'
@@ -259,14 +279,22 @@ class _IpfsGateway:
     async def ls(self, request: Request) -> Response:
         cid_text, segments, _ = split_path(request, "/api/v1/ipfs/ls/")
         node = await self.content.resolve(parse_cid(cid_text), segments)
-        entries = []
+        entries: list[dict[str, Any]] = []
+        truncated = False
         if node.kind == "directory":
-            entries = [
-                {"name": entry.name, "cid": str(entry.cid), "size": entry.size}
-                async for entry in self.content.list_directory(node)
-            ]
+            async for entry in self.content.list_directory(node):
+                if len(entries) == MAX_LS_ENTRIES:
+                    truncated = True
+                    break
+                entries.append({"name": entry.name, "cid": str(entry.cid), "size": entry.size})
         return JSONResponse(
-            {"cid": str(node.cid), "kind": node.kind, "size": node.size, "items": entries}
+            {
+                "cid": str(node.cid),
+                "kind": node.kind,
+                "size": node.size,
+                "items": entries,
+                "truncated": truncated,
+            }
         )
 
     async def list_pins(self, _: Request) -> Response:
@@ -305,8 +333,12 @@ def _requested_format(request: Request) -> str | None:
 
 
 def _etag_matches(request: Request, etag: str) -> bool:
+    """If-None-Match uses weak comparison (RFC 9110 13.1.2): W/ prefixes do not matter."""
     wanted = request.headers.get("if-none-match")
-    return wanted is not None and (wanted.strip() == "*" or etag in wanted.split(", "))
+    if wanted is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
+    return "*" in tags or etag in tags
 
 
 class _Unsatisfiable(Exception):
@@ -359,16 +391,26 @@ def _flag(value: str | None, default: bool) -> bool:
 async def create_with_images(
     services: Services, fields: dict[str, Any], files: list[UploadFile]
 ) -> Record:
-    """Add each image to IPFS, then create the listing with them. The images stay pinned as
-    the member's until the listing pins them, so a GC in between cannot take them."""
+    """Add each image to IPFS, then create the listing with them. Until the listing pins them,
+    the images are pinned by this upload alone (an owner of its own: a pin the member already
+    had on the same image is left alone), so a GC in between cannot take them."""
+    owner = f"upload:{secrets.token_hex(8)}"
     cids = []
     for upload in files:
         head = upload.file.read(SNIFF_BYTES)
         upload.file.seek(0)
-        if not content_type(None, head).startswith("image/"):
-            raise InvalidInput(f"{(upload.filename or 'a file')[:80]!r} is not an image")
+        kind = content_type(None, head)
+        # SVG is a document that can carry script: not accepted as a listing's picture.
+        if not kind.startswith("image/") or kind == "image/svg+xml":
+            raise InvalidInput(
+                f"{(upload.filename or 'a file')[:80]!r} is not a PNG, JPEG, GIF or WebP image"
+            )
         added = await services.content.add(
-            [Upload(upload.filename or "image", upload.file)], profile=None, pin=True, wrap=False
+            [Upload(upload.filename or "image", upload.file)],
+            profile=None,
+            pin=True,
+            wrap=False,
+            owner=owner,
         )
         cids.append(Cid.parse(added["cid"]))
     existing = fields.get("images", [])
@@ -379,4 +421,4 @@ async def create_with_images(
         return await services.market.create(fields)
     finally:
         for cid in cids:
-            await services.content.unpin(cid)
+            await services.content.unpin(cid, owner)

@@ -53,6 +53,10 @@ INBOUND_IDLE_TIMEOUT_S: Final = 300.0
 SEND_TIMEOUT_S: Final = 30.0
 
 
+class BitswapBusy(Exception):
+    """Too many blocks are being fetched at once; try again later."""
+
+
 @dataclass
 class BitswapStats:
     blocks_received: int = 0
@@ -69,7 +73,10 @@ class _Wanted:
     done: trio.Event = field(default_factory=trio.Event)
     block: bytes | None = None
     waiters: int = 0
+    #: Peers sent the want since it was last (re)broadcast, and every peer ever sent it
+    #: (who must hear the cancel).
     sent_to: set[str] = field(default_factory=set)
+    asked: set[str] = field(default_factory=set)
     searching: bool = False
     since: float = field(default_factory=trio.current_time)
     sent_at: float = 0.0
@@ -115,7 +122,7 @@ class Bitswap:
         wanted = self._wanted.get(cid.multihash)
         if wanted is None:
             if len(self._wanted) >= MAX_ACTIVE_WANTS:
-                raise trio.BusyResourceError("too many blocks wanted at once")
+                raise BitswapBusy(f"{MAX_ACTIVE_WANTS} blocks are wanted already")
             wanted = self._wanted[cid.multihash] = _Wanted(cid)
         wanted.waiters += 1
         try:
@@ -139,7 +146,8 @@ class Bitswap:
         """Want these blocks without waiting for them (a reader will ask for them soon):
         they are stored when they arrive; unclaimed wants lapse after PREFETCH_TTL_S."""
         for cid in cids:
-            if cid.multihash not in self._wanted and len(self._wanted) < MAX_ACTIVE_WANTS:
+            # Prefetching may use half the slots: the rest stay free for real reads.
+            if cid.multihash not in self._wanted and len(self._wanted) < MAX_ACTIVE_WANTS // 2:
                 self._wanted[cid.multihash] = _Wanted(cid)
         self._broadcast_wants()
 
@@ -165,11 +173,12 @@ class Bitswap:
             for peer in peers:
                 if peer not in wanted.sent_to:
                     wanted.sent_to.add(peer)
+                    wanted.asked.add(peer)
                     want = Want(wanted.cid, WantType.BLOCK, send_dont_have=True)
                     self._queue(peer, Message(wants=[want]), 64)
 
     def _cancel(self, wanted: _Wanted) -> None:
-        for peer in wanted.sent_to:
+        for peer in wanted.asked:
             self._queue(peer, Message(wants=[Want(wanted.cid, cancel=True)]), 64)
 
     async def _search_providers(self, wanted: _Wanted) -> None:
@@ -225,7 +234,7 @@ class Bitswap:
         self.stats.blocks_received += 1
         wanted.block = block
         wanted.done.set()
-        others = wanted.sent_to - {peer}
+        others = wanted.asked - {peer}
         for other in others:
             self._queue(other, Message(wants=[Want(wanted.cid, cancel=True)]), 64)
         self._serve_waiting_peers(cid, block)
@@ -280,8 +289,8 @@ class Bitswap:
             return
         for key, want in list(ledger.items()):
             size = self._store.size(want.cid)
-            if size is None:
-                continue
+            if size is None or want.want_type == WantType.HAVE:
+                continue  # not here yet; or a want-have, answered when the block comes
             if not self._has_room(peer, size + 64):
                 return
             ledger.pop(key, None)
@@ -294,12 +303,25 @@ class Bitswap:
     def _serve_waiting_peers(self, cid: Cid, block: bytes) -> None:
         for peer, ledger in self._ledgers.items():
             want = ledger.get(cid.multihash)
-            if want is not None and self._has_room(peer, len(block) + 64):
+            if want is None:
+                continue
+            if want.want_type == WantType.HAVE and len(block) >= SEND_BLOCK_FOR_HAVE_BELOW:
+                del ledger[cid.multihash]
+                self._queue(peer, Message(haves=[want.cid]), 64)
+            elif self._has_room(peer, len(block) + 64):
                 del ledger[cid.multihash]
                 self._queue(peer, Message(blocks=[(want.cid, block)]), len(block) + 64)
 
     def forget_peer(self, peer: str) -> None:
+        """The peer is gone: drop its wants and whatever was queued for it."""
         self._ledgers.pop(peer, None)
+        outbox = self._outboxes.get(peer)
+        if outbox is not None:
+            outbox.messages.clear()
+            outbox.queued_bytes = 0
+        for wanted in self._wanted.values():
+            wanted.sent_to.discard(peer)
+            wanted.asked.discard(peer)
 
     # --- sending -----------------------------------------------------------------------
 
@@ -353,6 +375,10 @@ class Bitswap:
                 self._outboxes.pop(peer, None)
 
 
+#: Blocks plus presences per packed message, under what a receiver accepts.
+_MAX_ITEMS: Final = limits.MAX_BITSWAP_BLOCKS // 2
+
+
 def _pack(messages: list[Message]) -> list[Message]:
     """Merge queued messages into as few as fit under the message size limit."""
     budget = limits.MAX_BITSWAP_MESSAGE_BYTES - 64 * 1024
@@ -367,7 +393,8 @@ def _pack(messages: list[Message]) -> list[Message]:
         current.dont_haves += message.dont_haves
         used += 64 * (len(message.haves) + len(message.dont_haves))
         for cid, block in message.blocks:
-            if current.blocks and used + len(block) > budget:
+            items = len(current.blocks) + len(current.haves) + len(current.dont_haves)
+            if current.blocks and (used + len(block) > budget or items >= _MAX_ITEMS):
                 packed.append(current)
                 current, used = Message(), 0
             current.blocks.append((cid, block))

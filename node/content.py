@@ -20,10 +20,12 @@ from zion.gateway.services import (
     InvalidInput,
     NotFound,
     RetrievalTimeout,
+    Unavailable,
     Upload,
 )
+from zion.node.bitswap import BitswapBusy
 from zion.protocols import car as car_format
-from zion.protocols.cid import Cid
+from zion.protocols.cid import IDENTITY, Cid
 from zion.protocols.errors import ProtocolError
 from zion.protocols.unixfs import DataType
 from zion.storage import gc as garbage
@@ -79,6 +81,8 @@ class ContentService:
 
     async def get_block(self, cid: Cid) -> bytes:
         """The block, from here or else from the network; RetrievalTimeout if neither."""
+        if cid.hash_code == IDENTITY:  # the "hash" is the block itself
+            return cid.digest
         try:
             return await trio.to_thread.run_sync(self._store.get, cid)
         except BlockNotFound:
@@ -86,7 +90,10 @@ class ContentService:
         if self.fetch is None:
             raise RetrievalTimeout(f"{cid} is not here and this node does not fetch content")
         with trio.move_on_after(self._timeout):
-            return await self.fetch(cid)
+            try:
+                return await self.fetch(cid)
+            except BitswapBusy as exc:
+                raise Unavailable(f"cannot fetch {cid} now: {exc}") from None
         raise RetrievalTimeout(f"{cid} was not found within {self._timeout:g} s")
 
     def prefetch(self, cids: list[Cid]) -> None:
@@ -112,9 +119,11 @@ class ContentService:
             raise NotFound(str(exc)) from None
         except UnixFsError as exc:
             raise InvalidInput(str(exc)) from None
+        if node.type == DataType.METADATA:
+            # Never written by Kubo or Helia; served as the block it is.
+            return ContentNode(root, "block", len(await self.get_block(node.cid)), None)
+        # A symlink reads as its target path (its Data), like a small text file.
         kind = "directory" if node.is_directory else "file"
-        if node.type in (DataType.SYMLINK, DataType.METADATA):
-            kind = "block"
         return ContentNode(node.cid, kind, node.size, node)
 
     async def read(self, node: ContentNode, start: int, end: int | None) -> AsyncIterator[bytes]:
@@ -154,9 +163,16 @@ class ContentService:
     # --- adding ------------------------------------------------------------------------
 
     async def add(
-        self, uploads: list[Upload], *, profile: str | None, pin: bool, wrap: bool
+        self,
+        uploads: list[Upload],
+        *,
+        profile: str | None,
+        pin: bool,
+        wrap: bool,
+        owner: str = USER,
     ) -> dict[str, Any]:
-        """Import uploaded files; several (or ``wrap``) become one directory tree."""
+        """Import uploaded files; several (or ``wrap``) become one directory tree, pinned for
+        ``owner`` unless ``pin`` is false."""
         if not uploads:
             raise InvalidInput("nothing to add: send at least one file")
         if len(uploads) > MAX_UPLOAD_FILES:
@@ -166,38 +182,38 @@ class ContentService:
             raise InvalidInput(f"unknown profile {profile!r}; one of {', '.join(PROFILES)}")
 
         def work() -> dict[str, Any]:
-            with self._store.protect():
-                files = []
-                tree: dict[str, Any] = {}
-                with BlockWriter(self._store) as sink:
-                    for upload in uploads:
-                        parts = _split_upload_path(upload.path)
-                        if upload.is_directory:
-                            _place_directory(tree, parts)
-                            continue
-                        node = import_file(upload.file, sink, chosen)
-                        files.append(
-                            {"path": "/".join(parts), "cid": str(node.cid), "size": node.size}
-                        )
-                        _place(tree, parts, node)
-                    # One top-level name (a file, or a directory sent as "dir/...") is the
-                    # root itself, as with `ipfs add`; several names are wrapped in a directory.
-                    top, *others = tree.values()
-                    if others or wrap:
-                        root = _build(tree, sink, chosen)
-                    elif isinstance(top, ImportedNode):
-                        root = top
-                    else:
-                        root = _build(top, sink, chosen)
-                # Every block is written and durable now; only then is the root pinned.
-                if pin:
-                    self._pins.add(root.cid, USER)
+            files = []
+            tree: dict[str, Any] = {}
+            with BlockWriter(self._store) as sink:
+                for upload in uploads:
+                    parts = _split_upload_path(upload.path)
+                    if upload.is_directory:
+                        _place_directory(tree, parts)
+                        continue
+                    node = import_file(upload.file, sink, chosen)
+                    files.append({"path": "/".join(parts), "cid": str(node.cid), "size": node.size})
+                    _place(tree, parts, node)
+                # One top-level name (a file, or a directory sent as "dir/...") is the root
+                # itself, as with `ipfs add`; several names are wrapped in a directory.
+                top, *others = tree.values()
+                if others or wrap:
+                    root = _build(tree, sink, chosen)
+                elif isinstance(top, ImportedNode):
+                    root = top
+                else:
+                    root = _build(top, sink, chosen)
             return {"cid": str(root.cid), "size": root.size, "files": files}
 
-        try:
-            result = await trio.to_thread.run_sync(work)
-        except UnixFsError as exc:
-            raise InvalidInput(str(exc)) from None
+        # The blocks stay protected from GC until the root is pinned; pinning waits for a GC
+        # in progress, whose pin snapshot would not hold the new root.
+        with self._store.protect():
+            try:
+                result = await trio.to_thread.run_sync(work)
+            except UnixFsError as exc:
+                raise InvalidInput(str(exc)) from None
+            if pin:
+                async with self._gc_lock:
+                    self._pins.add(Cid.parse(result["cid"]), owner)
         if self.announce is not None:
             self.announce(Cid.parse(result["cid"]))
         return result
@@ -206,32 +222,43 @@ class ContentService:
         """Store every block of a CAR (each verified against its CID); pin its roots."""
 
         def work() -> list[Cid]:
-            with self._store.protect():
-                roots, sections = car_format.read_car(stream)
-                for cid, block in sections:
-                    self._store.put(cid, block, verify=True)
-                self._store.sync()
-                if pin:
-                    for root in roots:
-                        self._pins.add(root, USER)
+            roots, sections = car_format.read_car(stream)
+            for cid, block in sections:
+                self._store.put(cid, block, verify=True)
+            self._store.sync()
             return roots
 
-        try:
-            return await trio.to_thread.run_sync(work)
-        except (ProtocolError, BadBlock) as exc:
-            raise InvalidInput(f"bad CAR: {exc}") from None
+        with self._store.protect():
+            try:
+                roots = await trio.to_thread.run_sync(work)
+            except (ProtocolError, BadBlock) as exc:
+                raise InvalidInput(f"bad CAR: {exc}") from None
+            if pin:
+                async with self._gc_lock:
+                    for root in roots:
+                        self._pins.add(root, USER)
+        return roots
 
     # --- pins and GC -------------------------------------------------------------------
 
     async def pin(self, cid: Cid) -> None:
-        """Fetch every block under ``cid`` that is not here, then pin it."""
-        with self._store.protect():
-            async for _ in exporter.walk_blocks(self, cid):
-                pass
+        """Fetch every block under ``cid`` that is not here, then pin it. No GC runs
+        meanwhile: blocks already here are not protected by being read."""
+        async with self._gc_lock:
+            try:
+                async for _ in exporter.walk_blocks(self, cid):
+                    pass
+            except UnixFsError as exc:
+                raise InvalidInput(f"cannot pin {cid}: {exc}") from None
             self._pins.add(cid, USER)
 
-    async def unpin(self, cid: Cid) -> bool:
-        return self._pins.remove(cid, USER)
+    async def unpin(self, cid: Cid, owner: str = USER) -> bool:
+        return self._pins.remove(cid, owner)
+
+    async def replace_pins(self, owner: str, cids: list[Cid]) -> None:
+        """Make ``owner``'s pins exactly ``cids`` (a listing and its images)."""
+        async with self._gc_lock:
+            self._pins.replace_owner(owner, cids)
 
     def pins(self) -> list[dict[str, Any]]:
         return [{"cid": str(pin.cid), "owners": list(pin.owners)} for pin in self._pins.pins()]

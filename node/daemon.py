@@ -134,6 +134,7 @@ class ZionNode:
         self.blocks = Blockstore(home.blocks_dir)
         self.pins = PinStore(self.db)
         self.bitswap = Bitswap(self.network, self.blocks)
+        self.network.on_disconnect.append(self.bitswap.forget_peer)
         self.content = ContentService(
             self.blocks,
             self.pins,
@@ -145,7 +146,9 @@ class ZionNode:
         )
         self.services = Services(
             node=NodeInfoService(self),
-            market=MarketService(self.store, self.publisher, self.peer_id, self.pins),
+            market=MarketService(
+                self.store, self.publisher, self.peer_id, self.content.replace_pins
+            ),
             channels=ChannelService(self.store, self.publisher),
             profiles=ProfileService(self.store, self.publisher, self.peer_id),
             events=self.feed,

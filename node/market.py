@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import msgspec
@@ -16,8 +17,11 @@ from zion.protocols.cid import Cid
 from zion.protocols.errors import ProtocolError
 from zion.protocols.records import ListingBody, Record, TombstoneBody
 from zion.storage.errors import StorageError
-from zion.storage.pins import PinStore, listing_owner
+from zion.storage.pins import listing_owner
 from zion.storage.records import RecordStore
+
+#: Pins exactly these CIDs for an owner (ContentService.replace_pins).
+PinImages = Callable[[str, list[Cid]], Awaitable[None]]
 
 DEFAULT_LISTING_DAYS: Final = 30
 _DAY_MS: Final = 24 * 3600 * 1000
@@ -31,12 +35,12 @@ def new_subject() -> str:
 
 class MarketService:
     def __init__(
-        self, store: RecordStore, publisher: Publisher, peer_id: str, pins: PinStore
+        self, store: RecordStore, publisher: Publisher, peer_id: str, pin_images: PinImages
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._peer_id = peer_id
-        self._pins = pins
+        self._pin_images_for = pin_images
 
     def find(
         self,
@@ -78,7 +82,7 @@ class MarketService:
             seq=current.seq + 1,
             body=TombstoneBody(of="listing"),
         )
-        self._pin_images(listing_id, [])
+        await self._pin_images(listing_id, [])
 
     def _own_head(self, listing_id: str) -> Record:
         current = self._store.head(self._peer_id, listing_id)
@@ -93,14 +97,14 @@ class MarketService:
             )
         except ProtocolError as exc:
             raise InvalidInput(exc.detail) from None
-        self._pin_images(subject, list(body.images))
+        await self._pin_images(subject, list(body.images))
         return record
 
-    def _pin_images(self, subject: str, images: list[str]) -> None:
+    async def _pin_images(self, subject: str, images: list[str]) -> None:
         """Our own listings keep their images here (other members' listings' images are
-        fetched when viewed and may be collected)."""
+        fetched when viewed and may be collected). The record validated them as CIDs."""
         cids = [Cid.parse(image) for image in images]
-        self._pins.replace_owner(listing_owner(self._peer_id, subject), cids)
+        await self._pin_images_for(listing_owner(self._peer_id, subject), cids)
 
 
 def _parse(fields: dict[str, Any]) -> tuple[ListingBody, int]:

@@ -83,10 +83,14 @@ def gossip_message_id(msg: rpc_pb2.Message) -> bytes:
 
 
 class _ConnectionEvents(INotifee):  # type: ignore[misc]
-    """Forwards new connections to a channel; never blocks the swarm."""
+    """Forwards new connections to a channel and disconnections to callbacks; never blocks
+    the swarm."""
 
-    def __init__(self, send: trio.MemorySendChannel[str]) -> None:
+    def __init__(
+        self, send: trio.MemorySendChannel[str], on_disconnect: list[Callable[[str], None]]
+    ) -> None:
         self._send = send
+        self._on_disconnect = on_disconnect
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
         pass
@@ -101,7 +105,11 @@ class _ConnectionEvents(INotifee):  # type: ignore[misc]
             self._send.send_nowait(peer.to_base58())
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        pass
+        peer = conn.muxed_conn.peer_id
+        if network.connections.get(peer):  # another connection to the same peer remains
+            return
+        for callback in self._on_disconnect:
+            callback(peer.to_base58())
 
     async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
         pass
@@ -170,7 +178,11 @@ class Network:
         self.dht = KadDHT(self.host, DHTMode.CLIENT) if config.network.dht else None
         self._rejects: dict[str, int] = {}
         self._connections_send, self.connections = trio.open_memory_channel[str](256)
-        self.host.get_network().register_notifee(_ConnectionEvents(self._connections_send))
+        #: Called with a peer ID when the last connection to that peer closes.
+        self.on_disconnect: list[Callable[[str], None]] = []
+        self.host.get_network().register_notifee(
+            _ConnectionEvents(self._connections_send, self.on_disconnect)
+        )
 
     @property
     def peer_id(self) -> str:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Final
 
 import base58
-import cid as py_cid
 
 from zion.protocols import limits
 from zion.protocols.errors import ProtocolError
@@ -52,11 +51,8 @@ def record_id_to_bytes(record_id: str) -> bytes:
 
 
 def validate_content_cid(text: str) -> str:
-    """Check that ``text`` is a CID (v0 or v1, any codec); return it unchanged."""
-    try:
-        py_cid.make_cid(text)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ProtocolError("bad-cid", f"{text[:80]!r} is not a CID ({exc})") from None
+    """Check that ``text`` is a CID this node can use (Cid.parse); return it unchanged."""
+    Cid.parse(text)
     return text
 
 
@@ -78,6 +74,14 @@ KNOWN_CODECS: Final = frozenset({RAW, DAG_PB, DAG_CBOR})
 MAX_IDENTITY_DIGEST: Final = 128
 _MAX_DIGEST: Final = 64
 _BASE36: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
+_BASE_ALPHABETS: Final = {
+    "b": frozenset("abcdefghijklmnopqrstuvwxyz234567"),
+    "B": frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+    "z": frozenset("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"),
+    "f": frozenset("0123456789abcdef"),
+    "F": frozenset("0123456789ABCDEF"),
+    "k": frozenset(_BASE36),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,13 @@ class Cid:
             if len(text) == 46 and text.startswith("Qm"):
                 return cls.from_bytes(base58.b58decode(text))
             prefix, body = text[0], text[1:]
+            alphabet = _BASE_ALPHABETS.get(prefix)
+            if alphabet is None:
+                raise ProtocolError("bad-cid", f"unknown multibase prefix {prefix!r}")
+            # int(), fromhex() and b32decode() each accept more than their alphabet
+            # (signs, "_", spaces, lower case): only the alphabet itself is a CID.
+            if not body or not set(body) <= alphabet:
+                raise ProtocolError("bad-cid", f"{text[:80]!r} is not a CID")
             if prefix in "bB":
                 body = body.upper()
                 raw = base64.b32decode(body + "=" * (-len(body) % 8))
@@ -143,12 +154,10 @@ class Cid:
                 raw = base58.b58decode(body)
             elif prefix in "fF":
                 raw = bytes.fromhex(body)
-            elif prefix == "k":
+            else:
                 number = int(body, 36)
                 raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
-            else:
-                raise ProtocolError("bad-cid", f"unknown multibase prefix {prefix!r}")
-        except (ValueError, binascii.Error):
+        except (ValueError, binascii.Error, OverflowError):
             raise ProtocolError("bad-cid", f"{text[:80]!r} is not a CID") from None
         cid = cls.from_bytes(raw)
         if cid.version == 0:
@@ -165,6 +174,12 @@ class Cid:
     @property
     def hash_code(self) -> int:
         return read_varint(self.multihash, 0)[0]
+
+    @property
+    def digest(self) -> bytes:
+        _, offset = read_varint(self.multihash, 0)
+        _, offset = read_varint(self.multihash, offset)
+        return self.multihash[offset:]
 
     def __str__(self) -> str:
         if self.version == 0:

@@ -125,14 +125,22 @@ class Blockstore:
             finally:
                 os.close(fd)
             path.parent.mkdir(exist_ok=True)
-            os.replace(tmp, path)
+            # link() instead of rename(): it fails if another writer put the same block
+            # meanwhile, so exactly one of them counts it. Either way the name appears whole.
+            try:
+                os.link(tmp, path)
+                created = True
+            except FileExistsError:
+                created = False
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot write block {cid}: {exc}") from exc
-        with self._lock:
-            self._count += 1
-            self._bytes += len(block)
-        return True
+        finally:
+            tmp.unlink(missing_ok=True)
+        if created:
+            with self._lock:
+                self._count += 1
+                self._bytes += len(block)
+        return created
 
     def delete(self, multihash: bytes) -> int:
         """Remove a block; return the bytes freed (0 if it was not there or is protected)."""

@@ -30,16 +30,19 @@ def reachable(store: Blockstore, roots: list[Cid]) -> set[bytes]:
         cid = stack.pop()
         if cid.multihash in live:
             continue
+        if cid.codec != DAG_PB:  # leaves: no need to read them, only to know they are here
+            if store.has(cid):
+                live.add(cid.multihash)
+            continue
         try:
             block = store.get(cid)
         except BlockNotFound:
             continue
         live.add(cid.multihash)
-        if cid.codec == DAG_PB:
-            # Stored blocks were verified against their CID; a dag-pb CID naming bytes that
-            # are not dag-pb is content someone pinned as is: keep it, follow nothing.
-            with contextlib.suppress(ProtocolError):
-                stack.extend(link.cid for link in decode_node(block).links)
+        # Stored blocks were verified against their CID; a dag-pb CID naming bytes that are
+        # not dag-pb is content someone pinned as is: keep it, follow nothing.
+        with contextlib.suppress(ProtocolError):
+            stack.extend(link.cid for link in decode_node(block).links)
     return live
 
 

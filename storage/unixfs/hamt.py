@@ -92,13 +92,18 @@ def _build(
 
 async def iter_entries(get: GetBlock, cid: Cid, pb: PBNode) -> AsyncIterator[tuple[str, PBLink]]:
     """Every entry of the sharded directory rooted at ``pb``, in slot order."""
-    async for name, link in _iter(get, cid, pb, 0):
+    async for name, link in _iter(get, cid, pb, 0, set()):
         yield name, link
 
 
 async def _iter(
-    get: GetBlock, cid: Cid, pb: PBNode, depth: int
+    get: GetBlock, cid: Cid, pb: PBNode, depth: int, seen: set[bytes]
 ) -> AsyncIterator[tuple[str, PBLink]]:
+    # A shard reached twice cannot happen in a real HAMT; a crafted one that links the same
+    # child 256 times per level would list 256^depth entries from a handful of blocks.
+    if cid.multihash in seen:
+        raise UnixFsError(f"HAMT node {cid} appears twice in one directory")
+    seen.add(cid.multihash)
     _check_shard(cid, pb, depth)
     for link in pb.links:
         if len(link.name) < _PREFIX_CHARS:
@@ -107,7 +112,7 @@ async def _iter(
             yield link.name[_PREFIX_CHARS:], link
         else:
             child = await _fetch_shard(get, link.cid)
-            async for entry in _iter(get, link.cid, child, depth + 1):
+            async for entry in _iter(get, link.cid, child, depth + 1, seen):
                 yield entry
 
 

@@ -70,7 +70,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     )
     services = Services(
         node=_NodeInfo(peer_id),
-        market=MarketService(store, publisher, peer_id, PinStore(db)),
+        market=MarketService(store, publisher, peer_id, content.replace_pins),
         channels=ChannelService(store, publisher),
         profiles=ProfileService(store, publisher, peer_id),
         events=feed,

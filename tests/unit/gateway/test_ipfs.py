@@ -310,3 +310,63 @@ async def test_listing_image_uploads_are_checked(client: httpx.AsyncClient) -> N
     assert bad_listing.status_code == 422
     assert (await client.get("/api/v1/listings")).json()["items"] == []
     assert (await client.get("/api/v1/ipfs/pins")).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/ipfs/k-1abc", {}),
+        ("/ipfs/k" + "z" * 120, {}),
+        ("/ipfs/{cid}/%FF", {}),
+    ],
+)
+async def test_hostile_requests_get_a_400_not_a_crash(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str]
+) -> None:
+    cid = await add(client, [("d/a.txt", b"A")])
+    response = await client.get(path.format(cid=cid), headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_range_with_absurd_numbers_is_ignored(client: httpx.AsyncClient) -> None:
+    cid = await add(client, [("a.txt", b"0123456789")])
+    response = await client.get(f"/ipfs/{cid}", headers={"Range": "bytes=" + "9" * 5000 + "-"})
+    assert response.status_code == 200 and response.content == b"0123456789"
+
+
+async def test_content_is_sandboxed_from_the_api(client: httpx.AsyncClient) -> None:
+    cid = await add(client, [("page.html", b"<script>fetch('/api/v1/node')</script>")])
+    response = await client.get(f"/ipfs/{cid}")
+    assert response.headers["content-security-policy"] == "sandbox"
+
+
+async def test_identity_cids_are_served_without_a_block(client: httpx.AsyncClient) -> None:
+    identity = Cid(1, RAW, b"\x00\x05hello")
+    response = await client.get(f"/ipfs/{identity}")
+    assert response.status_code == 200 and response.content == b"hello"
+
+
+async def test_a_listing_upload_leaves_the_members_own_pin(client: httpx.AsyncClient) -> None:
+    image = await add(client, [("lamp.png", PNG)])  # pinned by the member
+    response = await client.post(
+        "/api/v1/listings",
+        data={"listing": json.dumps(LISTING_FIELDS)},
+        files=[("image", ("lamp.png", PNG, "image/png"))],
+        headers=AUTH,
+    )
+    listing = response.json()
+    pins = (await client.get("/api/v1/ipfs/pins")).json()["items"]
+    owners = next(pin["owners"] for pin in pins if pin["cid"] == image)
+    assert sorted(owners) == sorted([f"listing:{listing['author']}/{listing['id']}", "user"])
+
+
+async def test_svg_is_not_a_listing_picture(client: httpx.AsyncClient) -> None:
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    response = await client.post(
+        "/api/v1/listings",
+        data={"listing": json.dumps(LISTING_FIELDS)},
+        files=[("image", ("x.svg", svg, "image/svg+xml"))],
+        headers=AUTH,
+    )
+    assert response.status_code == 422

@@ -7,9 +7,11 @@ import threading
 import tracemalloc
 from pathlib import Path
 
+import pytest
 import trio
 
 from zion.gateway.services import Upload
+from zion.node import content as content_module
 from zion.node.content import ContentService
 from zion.protocols.cid import RAW, Cid
 from zion.storage.blockstore import Blockstore
@@ -126,3 +128,47 @@ async def test_exporting_a_large_file_keeps_memory_bounded(tmp_path: Path) -> No
         tracemalloc.stop()
     assert total == 48 * CHUNK
     assert peak < 8 * CHUNK, f"peak {peak / CHUNK:.1f} MiB"
+
+
+async def test_an_import_finishing_during_a_gc_keeps_its_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GC snapshots the pins, then sweeps; an import that completes meanwhile must not pin
+    (and leave its blocks unprotected) before that sweep is over."""
+    service, _ = make_service(tmp_path)
+    in_sweep, sweep_may_go = threading.Event(), threading.Event()
+    real_collect = content_module.garbage.collect
+
+    def paused_collect(*args: object) -> object:
+        in_sweep.set()
+        sweep_may_go.wait(timeout=30)
+        return real_collect(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(content_module.garbage, "collect", paused_collect)
+    data = bytes(range(256)) * 10_000
+    result: dict[str, object] = {}
+    added = trio.Event()
+
+    async def add() -> None:
+        result.update(
+            await service.add([Upload("f", io.BytesIO(data))], profile=None, pin=True, wrap=False)
+        )
+        added.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(service.gc)
+        await trio.to_thread.run_sync(in_sweep.wait, 30)  # the snapshot (no pins) is taken
+        nursery.start_soon(add)
+        with trio.move_on_after(1):
+            await added.wait()
+        finished_during_the_sweep = added.is_set()
+        sweep_may_go.set()
+    assert not finished_during_the_sweep  # it waited for the GC to end before pinning
+    stat = await exporter.stat(service, Cid.parse(str(result["cid"])))
+    assert b"".join([piece async for piece in exporter.read_file(service, stat)]) == data
+    assert (await service.gc())["blocks_removed"] == 0
+
+
+async def test_identity_cids_need_no_block(tmp_path: Path) -> None:
+    service, _ = make_service(tmp_path)
+    assert await service.get_block(Cid(1, RAW, b"\x00\x05hello")) == b"hello"

@@ -62,6 +62,11 @@ def test_matches_checks_the_block() -> None:
         "f01551220" + "00" * 31,  # digest shorter than its length
         "f015500" + "81" + "01" + "00" * 129,  # identity digest too long
         "b" + "a" * 200,  # too long
+        "k-1abc",  # int() would take the sign
+        "k" + "z" * 120,  # a huge base36 number
+        "f 01551220" + "00" * 32,  # fromhex() would skip the space
+        "b_afkrei",  # not base32
+        "mAVUSIA",  # base64: valid multibase, not one we accept
     ],
 )
 def test_malformed_cids_are_refused(text: str) -> None:

@@ -74,3 +74,35 @@ def test_slot_is_the_big_endian_murmur3_prefix() -> None:
     # From Helia: "a.txt" hashes to 0x59a0..., so its link is named "59a.txt".
     assert slot(b"a.txt", 0) == 0x59
     assert slot(b"a.txt", 1) == 0xA0
+
+
+async def test_a_shard_reached_twice_is_refused() -> None:
+    """Crafted: every slot of the root links the same sub-shard, which would list its
+    entries 256 times per level."""
+    from zion.protocols.cid import DAG_PB, Cid
+    from zion.protocols.dagpb import PBLink, encode_node
+    from zion.protocols.unixfs import UnixFsData, encode_data
+    from zion.storage.unixfs.errors import UnixFsError
+
+    blocks = MemoryBlocks()
+    leaf = import_bytes(b"x", blocks, PROFILES["kubo-cidv1"])
+
+    def shard(links: list[PBLink], slots: int) -> Cid:
+        bitfield = (1 << slots) - 1
+        data = UnixFsData(
+            DataType.HAMT_SHARD,
+            data=bitfield.to_bytes((bitfield.bit_length() + 7) // 8, "big"),
+            hash_type=0x22,
+            fanout=256,
+        )
+        block = encode_node(encode_data(data), links)
+        cid = Cid.for_block(DAG_PB, block)
+        blocks.put(cid, block)
+        return cid
+
+    child = shard([PBLink(leaf.cid, "00x.txt", 1)], 1)
+    root = shard([PBLink(child, f"{slot:02X}", 100) for slot in range(256)], 256)
+    node = await exporter.stat(blocks, root)
+    with pytest.raises(UnixFsError):
+        async for _ in exporter.list_directory(blocks, node):
+            pass
