@@ -59,6 +59,7 @@ class IpfsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     profile: str
     retrieval_timeout_s: PositiveSeconds
     max_upload_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 40)]
+    max_storage_bytes: Annotated[int, msgspec.Meta(ge=1 << 20, le=1 << 50)]
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

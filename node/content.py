@@ -59,6 +59,7 @@ class ContentService:
         profile: str,
         retrieval_timeout_s: float,
         max_upload_bytes: int,
+        max_storage_bytes: int = 1 << 50,
         fetch: BlockFetch | None = None,
         prefetch: Callable[[list[Cid]], None] | None = None,
     ) -> None:
@@ -67,6 +68,7 @@ class ContentService:
         self._profile = PROFILES[profile]
         self._timeout = retrieval_timeout_s
         self._max_upload = max_upload_bytes
+        self._max_storage = max_storage_bytes
         self.fetch = fetch
         self._prefetch = prefetch
         #: Called with each root added here, to announce it (the DHT); set by the daemon.
@@ -89,6 +91,7 @@ class ContentService:
             pass
         if self.fetch is None:
             raise RetrievalTimeout(f"{cid} is not here and this node does not fetch content")
+        await self._make_room()
         with trio.move_on_after(self._timeout):
             try:
                 return await self.fetch(cid)
@@ -96,9 +99,22 @@ class ContentService:
                 raise Unavailable(f"cannot fetch {cid} now: {exc}") from None
         raise RetrievalTimeout(f"{cid} was not found within {self._timeout:g} s")
 
+    async def _make_room(self) -> None:
+        """Before fetching: past max_storage_bytes, collect garbage; if that does not help,
+        refuse (any web page can embed /ipfs/ URLs: fetching must not fill the disk)."""
+        if self._store.total_bytes < self._max_storage:
+            return
+        if not self._gc_lock.locked():  # a pin in progress holds it: no GC from within it
+            await self.gc()
+        if self._store.total_bytes >= self._max_storage:
+            raise Unavailable(
+                f"the blockstore holds {self._store.total_bytes:,} bytes, the most"
+                f" [ipfs] max_storage_bytes allows: unpin content or raise the limit"
+            )
+
     def prefetch(self, cids: list[Cid]) -> None:
         """Ask the network now for blocks a read will soon need (exporter.Prefetcher)."""
-        if self._prefetch is not None:
+        if self._prefetch is not None and self._store.total_bytes < self._max_storage:
             missing = [cid for cid in cids if not self._store.has(cid)]
             if missing:
                 self._prefetch(missing)

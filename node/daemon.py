@@ -141,6 +141,7 @@ class ZionNode:
             profile=config.ipfs.profile,
             retrieval_timeout_s=config.ipfs.retrieval_timeout_s,
             max_upload_bytes=config.ipfs.max_upload_bytes,
+            max_storage_bytes=config.ipfs.max_storage_bytes,
             fetch=self.bitswap.fetch,
             prefetch=self.bitswap.prefetch,
         )

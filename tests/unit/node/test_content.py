@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from zion.gateway.services import Upload
+from zion.gateway.services import Unavailable, Upload
 from zion.node import content as content_module
 from zion.node.content import ContentService
 from zion.protocols.cid import RAW, Cid
@@ -172,3 +172,37 @@ async def test_an_import_finishing_during_a_gc_keeps_its_blocks(
 async def test_identity_cids_need_no_block(tmp_path: Path) -> None:
     service, _ = make_service(tmp_path)
     assert await service.get_block(Cid(1, RAW, b"\x00\x05hello")) == b"hello"
+
+
+async def test_fetching_stops_at_the_storage_limit(tmp_path: Path) -> None:
+    """Past max_storage_bytes, unpinned content is collected; if pinned content alone fills
+    the store, nothing more is fetched (a 503), though the member may still add."""
+    network = {Cid.for_block(RAW, bytes([i]) * 1000): bytes([i]) * 1000 for i in range(3)}
+
+    async def fetch(cid: Cid) -> bytes:
+        block = network[cid]
+        store.put(cid, block)
+        return block
+
+    store = Blockstore(tmp_path / "blocks", durable=False)
+    service = ContentService(
+        store,
+        PinStore(Database(tmp_path / "zion.db")),
+        profile="unixfs-v1-2025",
+        retrieval_timeout_s=1.0,
+        max_upload_bytes=1 << 30,
+        max_storage_bytes=1000,
+        fetch=fetch,
+    )
+    first, second, third = network
+    assert await service.get_block(first) == network[first]
+    # Over the limit: the unpinned first block is collected to make room for the second.
+    assert await service.get_block(second) == network[second]
+    assert not store.has(first)
+    await service.pin(second)
+    with pytest.raises(Unavailable):
+        await service.get_block(third)
+    added = await service.add(
+        [Upload("mine", io.BytesIO(b"x" * 5000))], profile=None, pin=True, wrap=False
+    )
+    assert added["size"] == 5000
