@@ -199,7 +199,8 @@ class _IpfsGateway:
         headers |= {
             "ETag": etag,
             "Cache-Control": IMMUTABLE,
-            "Content-Type": f"{CAR_TYPE}; version=1",
+            # Depth-first from the root (after the blocks of the path), each block once.
+            "Content-Type": f"{CAR_TYPE}; version=1; order=dfs; dups=n",
             "X-Content-Type-Options": "nosniff",
             "Content-Disposition": f'attachment; filename="{node.cid}.car"',
         }
