@@ -1,4 +1,5 @@
-"""Every CID in ../shared/vectors/unixfs, for every profile, and export(import(x)) == x."""
+"""Every CID in tests/vectors/unixfs (a copy of ../shared/vectors/unixfs), for every profile,
+and export(import(x)) == x."""
 
 import json
 import subprocess
@@ -12,7 +13,7 @@ from zion.protocols.cid import Cid
 from zion.storage.unixfs import PROFILES, exporter, import_path
 from zion.storage.unixfs.importer import DiscardingSink
 
-VECTORS = Path(__file__).resolve().parents[3].parent / "shared" / "vectors" / "unixfs"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "unixfs"
 CIDS = json.loads((VECTORS / "cids.json").read_text())
 CASES = [(profile, name, cid) for profile, table in CIDS.items() for name, cid in table.items()]
 #: The one entry that is not a profile: Helia's addBytes with no options.
