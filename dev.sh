@@ -50,16 +50,19 @@ setup_python() {
 }
 
 setup_node_packages() {
-    # js-libp2p for the interop tests, from the committed lock file.
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         need_apt nodejs npm
     fi
-    local lock=tests/interop/package-lock.json stamp=tests/interop/node_modules/.zion-lock
-    if [ -f "$lock" ] && ! cmp -s "$lock" "$stamp" 2>/dev/null; then
-        log "installing npm packages for interop tests ($lock)"
-        (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
-        cp "$lock" "$stamp"
-    fi
+    # js-libp2p and Helia for the interop tests; solcjs and OpenZeppelin to rebuild contracts.
+    local dir lock stamp
+    for dir in tests/interop contracts; do
+        lock=$dir/package-lock.json stamp=$dir/node_modules/.zion-lock
+        if [ -f "$lock" ] && ! cmp -s "$lock" "$stamp" 2>/dev/null; then
+            log "installing npm packages in $dir ($lock)"
+            (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+            cp "$lock" "$stamp"
+        fi
+    done
 }
 
 cmd=${1:-run}
