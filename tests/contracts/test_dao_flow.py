@@ -1,0 +1,155 @@
+"""The whole DAO flow on the in-process eth-tester chain, with ballots signed off-chain and
+relayed with castVoteBySig, and the contract errors named as the contracts name them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import EthereumTesterProvider, Web3
+
+from zion.contracts.client import (
+    AGAINST,
+    FOR,
+    Chain,
+    ContractRevert,
+    Dao,
+    GovernanceSettings,
+    Proposal,
+    ballot_signer,
+    sign_ballot,
+)
+
+ETH = 10**18
+SETTINGS = GovernanceSettings(
+    voting_delay_blocks=1, voting_period_blocks=10, quorum_percent=4, timelock_delay_s=60
+)
+
+
+@dataclass
+class World:
+    w3: Web3
+    chain: Chain
+    dao: Dao
+    deployer: LocalAccount
+    voters: list[LocalAccount]
+    relayer: LocalAccount
+
+    def mine(self, blocks: int) -> None:
+        self.w3.provider.ethereum_tester.mine_blocks(blocks)  # type: ignore[attr-defined]
+
+    def advance_time(self, seconds: int) -> None:
+        tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+        tester.time_travel(self.w3.eth.get_block("latest")["timestamp"] + seconds)
+
+
+@pytest.fixture
+def world() -> World:
+    w3 = Web3(EthereumTesterProvider())
+    chain = Chain(w3)
+    people = [Account.create() for _ in range(5)]
+    for person in people:
+        w3.eth.send_transaction(
+            {"from": w3.eth.accounts[0], "to": person.address, "value": 10 * ETH}
+        )
+    deployer, relayer, *voters = people
+    deployment = chain.deploy(
+        deployer, [v.address for v in voters], [100 * ETH, 50 * ETH, 30 * ETH], SETTINGS
+    )
+    dao = Dao(chain, deployment)
+    w3.eth.send_transaction(
+        {"from": w3.eth.accounts[0], "to": deployment.timelock, "value": 5 * ETH}
+    )
+    for voter in voters:
+        dao.delegate(voter)
+    world = World(w3, chain, dao, deployer, voters, relayer)
+    world.mine(1)
+    return world
+
+
+def transfer_proposal(world: World, recipient: str) -> Proposal:
+    proposal = world.dao.propose(
+        world.voters[0], [recipient], [1 * ETH], [b""], "Pay the designer 1 ETH"
+    )
+    world.mine(SETTINGS.voting_delay_blocks + 1)
+    assert world.dao.status(proposal.id).state == "Active"
+    return proposal
+
+
+def test_roles_are_wired_and_the_deployer_keeps_none(world: World) -> None:
+    timelock = world.dao.timelock.functions
+    governor = world.dao.deployment.governor
+    assert timelock.hasRole(timelock.PROPOSER_ROLE().call(), governor).call()
+    assert timelock.hasRole(timelock.CANCELLER_ROLE().call(), governor).call()
+    anyone = "0x0000000000000000000000000000000000000000"
+    assert timelock.hasRole(timelock.EXECUTOR_ROLE().call(), anyone).call()
+    admin = timelock.DEFAULT_ADMIN_ROLE().call()
+    assert not timelock.hasRole(admin, world.deployer.address).call()
+    assert world.dao.token.functions.totalSupply().call() == 180 * ETH
+
+
+def test_signed_ballots_relayed_then_queue_and_execute(world: World) -> None:
+    recipient = Account.create().address
+    proposal = transfer_proposal(world, recipient)
+    for voter, support in zip(world.voters, (FOR, AGAINST, FOR), strict=True):
+        typed = world.dao.ballot_typed_data(proposal.id, support, voter.address)
+        signature = sign_ballot(voter, typed)
+        assert ballot_signer(typed, signature) == voter.address
+        world.dao.cast_vote_by_sig(world.relayer, proposal.id, support, voter.address, signature)
+    status = world.dao.status(proposal.id)
+    assert (status.votes_for, status.votes_against, status.votes_abstain) == (
+        130 * ETH,
+        50 * ETH,
+        0,
+    )
+    world.mine(SETTINGS.voting_period_blocks)
+    assert world.dao.status(proposal.id).state == "Succeeded"
+    world.dao.queue(world.relayer, proposal)
+    assert world.dao.status(proposal.id).state == "Queued"
+    with pytest.raises(ContractRevert) as early:
+        world.dao.execute(world.relayer, proposal)
+    assert early.value.name == "TimelockUnexpectedOperationState"
+    world.advance_time(SETTINGS.timelock_delay_s + 1)
+    world.mine(1)
+    world.dao.execute(world.relayer, proposal)
+    assert world.dao.status(proposal.id).state == "Executed"
+    assert world.w3.eth.get_balance(recipient) == 1 * ETH
+
+
+def test_a_ballot_for_another_chain_is_refused_by_name(world: World) -> None:
+    proposal = transfer_proposal(world, Account.create().address)
+    voter = world.voters[0]
+    typed = world.dao.ballot_typed_data(proposal.id, FOR, voter.address)
+    typed["domain"]["chainId"] = "1"
+    signature = sign_ballot(voter, typed)
+    nonce_before = world.dao.nonce(voter.address)
+    with pytest.raises(ContractRevert) as refused:
+        world.dao.cast_vote_by_sig(world.relayer, proposal.id, FOR, voter.address, signature)
+    assert refused.value.name == "GovernorInvalidSignature"
+    assert world.dao.nonce(voter.address) == nonce_before  # nothing happened on-chain
+    assert world.dao.status(proposal.id).votes_for == 0
+
+
+def test_a_replayed_ballot_is_refused(world: World) -> None:
+    proposal = transfer_proposal(world, Account.create().address)
+    voter = world.voters[1]
+    typed = world.dao.ballot_typed_data(proposal.id, AGAINST, voter.address)
+    signature = sign_ballot(voter, typed)
+    world.dao.cast_vote_by_sig(world.relayer, proposal.id, AGAINST, voter.address, signature)
+    with pytest.raises(ContractRevert) as replay:
+        world.dao.cast_vote_by_sig(world.relayer, proposal.id, AGAINST, voter.address, signature)
+    assert replay.value.name == "GovernorInvalidSignature"  # the nonce moved on
+
+
+def test_a_malformed_signature_and_a_missing_proposal(world: World) -> None:
+    proposal = transfer_proposal(world, Account.create().address)
+    voter = world.voters[2]
+    with pytest.raises(ContractRevert) as malformed:
+        world.dao.cast_vote_by_sig(world.relayer, proposal.id, FOR, voter.address, b"\x01" * 10)
+    assert malformed.value.name == "GovernorInvalidSignature"
+    with pytest.raises(ContractRevert) as missing:
+        world.dao.status(12345)
+    assert missing.value.name == "GovernorNonexistentProposal"
+    assert missing.value.args_ == (12345,)
