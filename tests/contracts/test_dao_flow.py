@@ -1,81 +1,14 @@
-"""The whole DAO flow on the in-process eth-tester chain, with ballots signed off-chain and
-relayed with castVoteBySig, and the contract errors named as the contracts name them."""
+"""The whole DAO flow on the in-process eth-tester chain and on anvil (a separate process on
+127.0.0.1), with ballots signed off-chain and relayed with castVoteBySig, and the contract
+errors named as the contracts name them, on both."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from web3 import EthereumTesterProvider, Web3
 
-from zion.contracts.client import (
-    AGAINST,
-    FOR,
-    Chain,
-    ContractRevert,
-    Dao,
-    GovernanceSettings,
-    Proposal,
-    ballot_signer,
-    sign_ballot,
-)
-
-ETH = 10**18
-SETTINGS = GovernanceSettings(
-    voting_delay_blocks=1, voting_period_blocks=10, quorum_percent=4, timelock_delay_s=60
-)
-
-
-@dataclass
-class World:
-    w3: Web3
-    chain: Chain
-    dao: Dao
-    deployer: LocalAccount
-    voters: list[LocalAccount]
-    relayer: LocalAccount
-
-    def mine(self, blocks: int) -> None:
-        self.w3.provider.ethereum_tester.mine_blocks(blocks)  # type: ignore[attr-defined]
-
-    def advance_time(self, seconds: int) -> None:
-        tester = self.w3.provider.ethereum_tester  # type: ignore[attr-defined]
-        tester.time_travel(self.w3.eth.get_block("latest")["timestamp"] + seconds)
-
-
-@pytest.fixture
-def world() -> World:
-    w3 = Web3(EthereumTesterProvider())
-    chain = Chain(w3)
-    people = [Account.create() for _ in range(5)]
-    for person in people:
-        w3.eth.send_transaction(
-            {"from": w3.eth.accounts[0], "to": person.address, "value": 10 * ETH}
-        )
-    deployer, relayer, *voters = people
-    deployment = chain.deploy(
-        deployer, [v.address for v in voters], [100 * ETH, 50 * ETH, 30 * ETH], SETTINGS
-    )
-    dao = Dao(chain, deployment)
-    w3.eth.send_transaction(
-        {"from": w3.eth.accounts[0], "to": deployment.timelock, "value": 5 * ETH}
-    )
-    for voter in voters:
-        dao.delegate(voter)
-    world = World(w3, chain, dao, deployer, voters, relayer)
-    world.mine(1)
-    return world
-
-
-def transfer_proposal(world: World, recipient: str) -> Proposal:
-    proposal = world.dao.propose(
-        world.voters[0], [recipient], [1 * ETH], [b""], "Pay the designer 1 ETH"
-    )
-    world.mine(SETTINGS.voting_delay_blocks + 1)
-    assert world.dao.status(proposal.id).state == "Active"
-    return proposal
+from tests.contracts.chains import ETH, SETTINGS, World, transfer_proposal
+from zion.contracts.client import AGAINST, FOR, ContractRevert, ballot_signer, sign_ballot
 
 
 def test_roles_are_wired_and_the_deployer_keeps_none(world: World) -> None:

@@ -1,0 +1,77 @@
+"""Chains for the contract tests: the in-process eth-tester chain, or anvil as a process, and a
+deployed DAO with three voting members, a relayer and a funded treasury on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import EthereumTesterProvider, Web3
+
+from zion.contracts.client import Chain, Dao, GovernanceSettings, Proposal
+
+ETH = 10**18
+SETTINGS = GovernanceSettings(
+    voting_delay_blocks=1, voting_period_blocks=10, quorum_percent=4, timelock_delay_s=60
+)
+
+
+@dataclass
+class World:
+    w3: Web3
+    chain: Chain
+    dao: Dao
+    deployer: LocalAccount
+    voters: list[LocalAccount]
+    relayer: LocalAccount
+
+    def mine(self, blocks: int) -> None:
+        if isinstance(self.w3.provider, EthereumTesterProvider):
+            self.w3.provider.ethereum_tester.mine_blocks(blocks)
+        else:
+            self.w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
+
+    def advance_time(self, seconds: int) -> None:
+        if isinstance(self.w3.provider, EthereumTesterProvider):
+            now = self.w3.eth.get_block("latest")["timestamp"]
+            self.w3.provider.ethereum_tester.time_travel(now + seconds)
+        else:
+            self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["eth-tester", pytest.param("anvil", marks=pytest.mark.slow)])
+def w3(request: pytest.FixtureRequest) -> Web3:
+    if request.param == "eth-tester":
+        return Web3(EthereumTesterProvider())
+    return Web3(Web3.HTTPProvider(request.getfixturevalue("anvil_url")))
+
+
+@pytest.fixture
+def world(w3: Web3) -> World:
+    chain = Chain(w3)
+    people = [Account.create() for _ in range(5)]
+    funder = w3.eth.accounts[0]
+    for person in people:
+        w3.eth.send_transaction({"from": funder, "to": person.address, "value": 10 * ETH})
+    deployer, relayer, *voters = people
+    deployment = chain.deploy(
+        deployer, [v.address for v in voters], [100 * ETH, 50 * ETH, 30 * ETH], SETTINGS
+    )
+    dao = Dao(chain, deployment)
+    w3.eth.send_transaction({"from": funder, "to": deployment.timelock, "value": 5 * ETH})
+    for voter in voters:
+        dao.delegate(voter)
+    world = World(w3, chain, dao, deployer, voters, relayer)
+    world.mine(1)
+    return world
+
+
+def transfer_proposal(world: World, recipient: str) -> Proposal:
+    proposal = world.dao.propose(
+        world.voters[0], [recipient], [1 * ETH], [b""], "Pay the designer 1 ETH"
+    )
+    world.mine(SETTINGS.voting_delay_blocks + 1)
+    assert world.dao.status(proposal.id).state == "Active"
+    return proposal
