@@ -13,6 +13,7 @@ import click
 
 from zion import __version__
 from zion.node.cli_ipfs import ipfs
+from zion.node.cli_wallet import wallet
 from zion.node.errors import NodeError
 from zion.node.home import NodeHome, resolve_home
 
@@ -373,6 +374,7 @@ def chat_read(ctx: Context, channel: str, limit: int, as_json: bool) -> None:
 
 
 cli.add_command(ipfs)
+cli.add_command(wallet)
 
 
 def main() -> None:

@@ -49,6 +49,10 @@ class NodeHome:
         return self.path / "blocks"
 
     @property
+    def wallets_dir(self) -> Path:
+        return self.path / "wallets"
+
+    @property
     def token_file(self) -> Path:
         return self.path / "api_token"
 
@@ -68,13 +72,13 @@ class NodeHome:
             seed = Ed25519PrivateKey.generate().private_bytes(
                 Encoding.Raw, PrivateFormat.Raw, NoEncryption()
             )
-            _write_secret(self.key_file, seed)
+            write_secret(self.key_file, seed)
             created = True
         if not self.config_file.exists():
             _write_atomic(self.config_file, config_module.default_toml().encode("utf-8"))
             created = True
         if not self.token_file.exists():
-            _write_secret(self.token_file, secrets.token_urlsafe(32).encode("ascii"))
+            write_secret(self.token_file, secrets.token_urlsafe(32).encode("ascii"))
             created = True
         return created
 
@@ -85,7 +89,7 @@ class NodeHome:
             raise NodeError(f"cannot read {self.key_file}: {exc.strerror}") from None
         if len(seed) != 32:
             raise NodeError(f"{self.key_file} is not a 32-byte Ed25519 seed")
-        _check_private(self.key_file)
+        check_private(self.key_file)
         return Ed25519PrivateKey.from_private_bytes(seed)
 
     def load_token(self) -> str:
@@ -104,13 +108,13 @@ class NodeHome:
         return config_module.load(path, overrides)
 
 
-def _check_private(path: Path) -> None:
+def check_private(path: Path) -> None:
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         raise NodeError(f"{path} is readable by others (mode {mode:o}): chmod 600 {path}")
 
 
-def _write_secret(path: Path, data: bytes) -> None:
+def write_secret(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)

@@ -195,3 +195,36 @@ def test_sigterm_with_a_live_event_stream_stops_within_5_seconds(tmp_path: Path)
     assert node.stop() == 0  # stop() waits at most 5 s
     reader.join(timeout=5)
     assert not reader.is_alive()
+
+
+def test_wallet_commands(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    zion(home, "init")
+    password_file = tmp_path / "password"
+    password_file.write_text("a long enough password\n")
+    address = zion(home, "wallet", "new", "--password-file", str(password_file)).stdout.strip()
+    assert address.startswith("0x") and len(address) == 42
+    assert zion(home, "wallet", "address").stdout.strip() == address
+    assert zion(home, "wallet", "list").stdout.strip() == f"{address}  (default)"
+    key_file = tmp_path / "key.hex"
+    key_file.write_text("0x" + "11" * 32)
+    result = subprocess.run(
+        [sys.executable, "-m", "zion", "--home", str(home), "wallet", "import", str(key_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "ZION_WALLET_PASSWORD": "from the environment"},
+    )
+    assert result.returncode == 0, result.stderr
+    imported = result.stdout.strip()
+    assert len(zion(home, "wallet", "list").stdout.splitlines()) == 2
+    assert "from the environment" not in (home / "wallets" / f"{imported}.json").read_text()
+    no_password = subprocess.run(
+        [sys.executable, "-m", "zion", "--home", str(home), "wallet", "new"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert no_password.returncode != 0 and "ZION_WALLET_PASSWORD" in no_password.stderr
