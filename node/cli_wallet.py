@@ -78,3 +78,24 @@ def wallet_address(ctx: Any) -> None:
     if address is None:
         raise NodeError("no wallet yet: create one with `zion wallet new`")
     click.echo(address)
+
+
+@wallet.command("link")
+@click.option("--name", required=True, help="Display name for the profile.")
+@click.option("--address", help="Which wallet (default: the default wallet).")
+@_password_file
+@click.pass_obj
+def wallet_link(ctx: Any, name: str, address: str | None, password_file: Path | None) -> None:
+    """Link a wallet to this node: publish a profile carrying the wallet's EIP-191 signature
+    over the node's peer ID (needs the running node)."""
+    from eth_account.messages import encode_defunct
+
+    from zion.protocols.records import wallet_link_message
+
+    client = ctx.client()
+    peer_id = client.get("/api/v1/node")["peer_id"]
+    account = Wallets(ctx.home).unlock(read_password(password_file, confirm=False), address)
+    signature = account.sign_message(encode_defunct(text=wallet_link_message(peer_id))).signature
+    body = {"name": name, "wallet": account.address, "wallet_sig": "0x" + bytes(signature).hex()}
+    client.request("PUT", "/api/v1/profile", json=body)
+    click.echo(f"linked {account.address} to {peer_id}")

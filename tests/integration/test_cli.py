@@ -228,3 +228,14 @@ def test_wallet_commands(tmp_path: Path) -> None:
         env={"PATH": "/usr/bin:/bin"},
     )
     assert no_password.returncode != 0 and "ZION_WALLET_PASSWORD" in no_password.stderr
+
+
+def test_wallet_link_publishes_a_verified_profile(spawn: Spawn, tmp_path: Path) -> None:
+    node = spawn("a")
+    password_file = tmp_path / "password"
+    password_file.write_text("a long enough password")
+    address = zion(node.home, "wallet", "new", "--password-file", str(password_file)).stdout.strip()
+    out = zion(node.home, "wallet", "link", "--name", "Ada", "--password-file", str(password_file))
+    assert address in out.stdout
+    profile = node.api.get(f"/api/v1/profiles/{node.peer_id}").json()
+    assert profile["name"] == "Ada" and profile["wallet"].lower() == address.lower()
