@@ -12,6 +12,7 @@ from typing import Any, Final
 import click
 
 from zion import __version__
+from zion.node.cli_dao import dao
 from zion.node.cli_ipfs import ipfs
 from zion.node.cli_wallet import wallet
 from zion.node.errors import NodeError
@@ -375,6 +376,7 @@ def chat_read(ctx: Context, channel: str, limit: int, as_json: bool) -> None:
 
 cli.add_command(ipfs)
 cli.add_command(wallet)
+cli.add_command(dao)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import click
 from zion.node.errors import NodeError
 from zion.node.wallet import PASSWORD_ENV, Wallets
 
-_password_file = click.option(
+password_file_option = click.option(
     "--password-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help=f"Read the password from this file (else ${PASSWORD_ENV}, else a prompt).",
@@ -36,7 +36,7 @@ def wallet() -> None:
 
 
 @wallet.command("new")
-@_password_file
+@password_file_option
 @click.pass_obj
 def wallet_new(ctx: Any, password_file: Path | None) -> None:
     """Create a wallet; the first one becomes the default."""
@@ -46,7 +46,7 @@ def wallet_new(ctx: Any, password_file: Path | None) -> None:
 
 @wallet.command("import")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_password_file
+@password_file_option
 @click.pass_obj
 def wallet_import(ctx: Any, source: Path, password_file: Path | None) -> None:
     """Import SOURCE: a keystore JSON file (its own password), or a file holding a hex key
@@ -83,7 +83,7 @@ def wallet_address(ctx: Any) -> None:
 @wallet.command("link")
 @click.option("--name", required=True, help="Display name for the profile.")
 @click.option("--address", help="Which wallet (default: the default wallet).")
-@_password_file
+@password_file_option
 @click.pass_obj
 def wallet_link(ctx: Any, name: str, address: str | None, password_file: Path | None) -> None:
     """Link a wallet to this node: publish a profile carrying the wallet's EIP-191 signature

@@ -7,6 +7,7 @@ or bad value is one line naming the key.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from importlib import resources
@@ -66,6 +67,29 @@ class IpfsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError(f"profile: {self.profile!r} is not one of {', '.join(PROFILES)}")
 
 
+_ADDRESS = re.compile(r"^(0x[0-9a-fA-F]{40})?$")
+
+
+class ChainConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    rpc_url: str
+    token: str
+    governor: str
+    timelock: str
+    confirmations: Annotated[int, msgspec.Meta(ge=0, le=1000)]
+    relayer: bool
+
+    def __post_init__(self) -> None:
+        if self.rpc_url and not re.match(r"^https?://", self.rpc_url):
+            raise ValueError(f"rpc_url: {self.rpc_url!r} is not an http(s) URL")
+        for key in ("token", "governor", "timelock"):
+            if not _ADDRESS.match(getattr(self, key)):
+                raise ValueError(f"{key}: not an Ethereum address (0x and 40 hex digits)")
+
+    @property
+    def deployed(self) -> bool:
+        return bool(self.rpc_url and self.token and self.governor and self.timelock)
+
+
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$")
 
 
@@ -102,6 +126,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sync: SyncConfig
     gateway: GatewayConfig
     ipfs: IpfsConfig
+    chain: ChainConfig
 
 
 def default_toml() -> str:
@@ -155,3 +180,39 @@ def _describe(message: str) -> str:
     if inner and path:
         return f"{path}.{inner[1]}: {inner[2]}"
     return f"{path}: {text}" if path else text
+
+
+def update_file(path: Path, section: str, values: dict[str, str | int | bool]) -> None:
+    """Set keys of one section of a config.toml in place, keeping its comments and layout
+    (written by hand: tomllib only reads, and the file is ours in a known shape)."""
+    lines = path.read_text("utf-8").splitlines() if path.exists() else []
+    header = f"[{section}]"
+    rendered = {key: f"{key} = {_toml_value(value)}" for key, value in values.items()}
+    if header not in (line.strip() for line in lines):
+        lines += ["", header, *rendered.values()]
+    else:
+        start = next(i for i, line in enumerate(lines) if line.strip() == header) + 1
+        end = next(
+            (i for i in range(start, len(lines)) if lines[i].lstrip().startswith("[")), len(lines)
+        )
+        for key, line in rendered.items():
+            found = next(
+                (i for i in range(start, end) if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i])),
+                None,
+            )
+            if found is None:
+                lines.insert(end, line)
+                end += 1
+            else:
+                lines[found] = line
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", "utf-8")
+    tmp.replace(path)
+
+
+def _toml_value(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value)  # a TOML basic string for everything a URL or address holds
