@@ -16,12 +16,14 @@ ENVELOPE_VERSION: Final = 1
 TOPIC_LISTINGS: Final = "/zion/listings/1.0.0"
 TOPIC_MESSAGES: Final = "/zion/messages/1.0.0"
 TOPIC_PROFILES: Final = "/zion/profiles/1.0.0"
-TOPICS: Final = (TOPIC_LISTINGS, TOPIC_MESSAGES, TOPIC_PROFILES)
+TOPIC_BALLOTS: Final = "/zion/ballots/1.0.0"
+TOPICS: Final = (TOPIC_LISTINGS, TOPIC_MESSAGES, TOPIC_PROFILES, TOPIC_BALLOTS)
 
 _TOPIC_OF_FAMILY: Final = {
     "listing": TOPIC_LISTINGS,
     "message": TOPIC_MESSAGES,
     "profile": TOPIC_PROFILES,
+    "ballot": TOPIC_BALLOTS,
 }
 
 

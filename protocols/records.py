@@ -15,6 +15,7 @@ Everything here is pure: time comes in as ``now_ms``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
@@ -32,8 +33,12 @@ WALLET_LINK_PREFIX: Final = "zion-wallet-link-v1:"
 #: The subject of every author's one profile record.
 PROFILE_SUBJECT: Final = "profile"
 
-KINDS: Final = ("listing", "message", "profile", "tombstone")
-Kind = Literal["listing", "message", "profile", "tombstone"]
+KINDS: Final = ("listing", "message", "profile", "tombstone", "ballot")
+Kind = Literal["listing", "message", "profile", "tombstone", "ballot"]
+#: The Governor's EIP-712 domain name and version (ZionGovernor's constructor passes the name;
+#: OpenZeppelin's Governor fixes the version): ballots are checked without asking the chain.
+GOVERNOR_EIP712_NAME: Final = "ZionGovernor"
+GOVERNOR_EIP712_VERSION: Final = "1"
 
 _SUBJECT_RE: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{limits.MAX_SUBJECT_CHARS}}}")
 _TOP_LEVEL_KEYS: Final = frozenset(
@@ -83,19 +88,38 @@ class ProfileBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_
     wallet_sig: Annotated[bytes, msgspec.Meta(min_length=65, max_length=65)] | None = None
 
 
+Uint256 = Annotated[str, msgspec.Meta(pattern=r"^(0|[1-9][0-9]{0,77})$")]
+Address = Annotated[str, msgspec.Meta(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+
+class BallotBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A member's vote, signed by their wallet as the Governor's EIP-712 Ballot, so that any
+    node can submit it on-chain with castVoteBySig. uint256 values travel as decimal text."""
+
+    chain_id: Annotated[int, msgspec.Meta(ge=1, le=limits.MAX_SEQ)]
+    governor: Address
+    proposal_id: Uint256
+    #: 0 against, 1 for, 2 abstain (GovernorCountingSimple).
+    support: Annotated[int, msgspec.Meta(ge=0, le=2)]
+    voter: Address
+    nonce: Uint256
+    signature: Annotated[bytes, msgspec.Meta(min_length=65, max_length=65)]
+
+
 class TombstoneBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
     #: The kind of the thing deleted (it decides the gossip topic and the index to clean).
     of: Literal["listing", "message", "profile"]
     reason: Annotated[str, msgspec.Meta(max_length=limits.MAX_TOMBSTONE_REASON_CHARS)] | None = None
 
 
-Body = ListingBody | MessageBody | ProfileBody | TombstoneBody
+Body = ListingBody | MessageBody | ProfileBody | TombstoneBody | BallotBody
 
 _BODY_TYPES: Final[dict[str, type[Body]]] = {
     "listing": ListingBody,
     "message": MessageBody,
     "profile": ProfileBody,
     "tombstone": TombstoneBody,
+    "ballot": BallotBody,
 }
 
 
@@ -270,6 +294,64 @@ def _check_body_semantics(record: Record) -> None:
             raise ProtocolError("bad-body", "wallet and wallet_sig come together")
         if body.wallet is not None and body.wallet_sig is not None:
             _check_wallet_link(record.author, body.wallet, body.wallet_sig)
+    elif isinstance(body, BallotBody):
+        if record.subject != ballot_subject(body):
+            raise ProtocolError("bad-body", "a ballot's subject must be ballot_subject(body)")
+        signer = ballot_signer(body)
+        if signer.lower() != body.voter.lower():
+            raise ProtocolError("bad-ballot-signature", "the ballot is not signed by its voter")
+
+
+def ballot_typed_data(body: BallotBody) -> dict[str, Any]:
+    """The EIP-712 message a wallet signs for this ballot (eth_signTypedData_v4's input)."""
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Ballot": [
+                {"name": "proposalId", "type": "uint256"},
+                {"name": "support", "type": "uint8"},
+                {"name": "voter", "type": "address"},
+                {"name": "nonce", "type": "uint256"},
+            ],
+        },
+        "primaryType": "Ballot",
+        "domain": {
+            "name": GOVERNOR_EIP712_NAME,
+            "version": GOVERNOR_EIP712_VERSION,
+            "chainId": str(body.chain_id),
+            "verifyingContract": body.governor,
+        },
+        "message": {
+            "proposalId": body.proposal_id,
+            "support": body.support,
+            "voter": body.voter,
+            "nonce": body.nonce,
+        },
+    }
+
+
+def ballot_subject(body: BallotBody) -> str:
+    """One subject per (chain, governor, proposal, voter): a newer ballot (a changed mind, a
+    later nonce) replaces the older by seq, like any record."""
+    key = f"{body.chain_id}:{body.governor.lower()}:{body.proposal_id}:{body.voter.lower()}"
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def ballot_signer(body: BallotBody) -> str:
+    # eth-account is imported here, not at module load: only ballots need it.
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    try:
+        message = encode_typed_data(full_message=ballot_typed_data(body))
+        return str(Account.recover_message(message, signature=body.signature))
+    except Exception as exc:  # eth-account raises several unrelated types for bad input
+        raise ProtocolError("bad-ballot-signature", f"cannot recover signer: {exc}") from None
 
 
 def _check_wallet_link(peer_id: str, wallet: str, signature: bytes) -> None:

@@ -9,6 +9,7 @@ from eth_account import Account
 
 from tests.contracts.chains import ETH, SETTINGS, World, transfer_proposal
 from zion.contracts.client import AGAINST, FOR, ContractRevert, ballot_signer, sign_ballot
+from zion.protocols import records
 
 
 def test_roles_are_wired_and_the_deployer_keeps_none(world: World) -> None:
@@ -86,3 +87,21 @@ def test_a_malformed_signature_and_a_missing_proposal(world: World) -> None:
         world.dao.status(12345)
     assert missing.value.name == "GovernorNonexistentProposal"
     assert missing.value.args_ == (12345,)
+
+
+def test_ballot_records_use_the_governors_own_domain(world: World) -> None:
+    """Nodes check ballot records without the chain; the domain they assume must be the one
+    the deployed Governor reports."""
+    voter = world.voters[0]
+    typed = world.dao.ballot_typed_data(7, FOR, voter.address)
+    body = records.BallotBody(
+        chain_id=int(typed["domain"]["chainId"]),
+        governor=typed["domain"]["verifyingContract"],
+        proposal_id="7",
+        support=FOR,
+        voter=voter.address,
+        nonce=typed["message"]["nonce"],
+        signature=sign_ballot(voter, typed),
+    )
+    assert records.ballot_typed_data(body) == typed
+    assert records.ballot_signer(body) == voter.address

@@ -45,4 +45,5 @@ def test_pack_batches_respects_both_limits() -> None:
 
 def test_topics_route_tombstones_with_what_they_delete() -> None:
     assert gossip.topic_for("listing") == gossip.TOPIC_LISTINGS
-    assert len(set(gossip.TOPICS)) == 3
+    assert gossip.topic_for("ballot") == gossip.TOPIC_BALLOTS
+    assert len(set(gossip.TOPICS)) == 4
