@@ -24,6 +24,7 @@ from web3.types import TxReceipt
 from zion.contracts import artifacts
 from zion.contracts.errors import ChainError, ContractRevert
 from zion.contracts.reverts import decode_revert, revert_data
+from zion.protocols import records
 
 #: Support values of GovernorCountingSimple.
 AGAINST: Final = 0
@@ -43,20 +44,6 @@ PROPOSAL_STATES: Final = (
 )
 RECEIPT_TIMEOUT_S: Final = 120.0
 _ZERO_ADDRESS: Final = "0x0000000000000000000000000000000000000000"
-_BALLOT_TYPES: Final = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "Ballot": [
-        {"name": "proposalId", "type": "uint256"},
-        {"name": "support", "type": "uint8"},
-        {"name": "voter", "type": "address"},
-        {"name": "nonce", "type": "uint256"},
-    ],
-}
 
 
 @dataclass(frozen=True)
@@ -267,7 +254,7 @@ class Dao:
             self.governor.functions.eip712Domain().call()
         )
         return {
-            "types": _BALLOT_TYPES,
+            "types": records.BALLOT_TYPES,
             "primaryType": "Ballot",
             "domain": {
                 "name": name,

@@ -302,23 +302,28 @@ def _check_body_semantics(record: Record) -> None:
             raise ProtocolError("bad-ballot-signature", "the ballot is not signed by its voter")
 
 
+#: EIP-712 types of the Governor's Ballot, EIP712Domain included (MetaMask's v4 signature
+#: equals eth-account's only when it is listed).
+BALLOT_TYPES: Final = {
+    "EIP712Domain": [
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
+    ],
+    "Ballot": [
+        {"name": "proposalId", "type": "uint256"},
+        {"name": "support", "type": "uint8"},
+        {"name": "voter", "type": "address"},
+        {"name": "nonce", "type": "uint256"},
+    ],
+}
+
+
 def ballot_typed_data(body: BallotBody) -> dict[str, Any]:
     """The EIP-712 message a wallet signs for this ballot (eth_signTypedData_v4's input)."""
     return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Ballot": [
-                {"name": "proposalId", "type": "uint256"},
-                {"name": "support", "type": "uint8"},
-                {"name": "voter", "type": "address"},
-                {"name": "nonce", "type": "uint256"},
-            ],
-        },
+        "types": BALLOT_TYPES,
         "primaryType": "Ballot",
         "domain": {
             "name": GOVERNOR_EIP712_NAME,
