@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from zion import __version__
-from zion.gateway import ipfs
+from zion.gateway import dao, ipfs
 from zion.gateway.problems import problem
 from zion.gateway.security import (
     MAX_BODY_BYTES,
@@ -55,6 +55,7 @@ def build_app(services: Services, security: GatewaySecurity) -> Starlette:
         Route("/api/v1/profiles/{peer_id}", api.get_profile, methods=["GET"]),
         Route("/api/v1/events", api.events, methods=["GET"]),
         *ipfs.routes(services.content),
+        *dao.routes(services.governance),
     ]
     return Starlette(
         routes=routes,

@@ -193,6 +193,20 @@ class Content(Protocol):
     def max_upload_bytes(self) -> int: ...
 
 
+class Governance(Protocol):
+    async def info(self) -> dict[str, Any]: ...
+
+    async def proposal(self, proposal_id: int) -> dict[str, Any]: ...
+
+    async def ballot_typed_data(
+        self, proposal_id: int, voter: str, support: int
+    ) -> dict[str, Any]: ...
+
+    async def submit_ballot(
+        self, proposal_id: int, voter: str, support: int, signature: bytes
+    ) -> Record: ...
+
+
 @dataclass(frozen=True)
 class Services:
     node: NodeInfo
@@ -201,3 +215,4 @@ class Services:
     profiles: Profiles
     events: EventLog
     content: Content
+    governance: Governance

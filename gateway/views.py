@@ -4,7 +4,7 @@ from typing import Any
 
 import msgspec
 
-from zion.protocols.records import ListingBody, MessageBody, ProfileBody, Record
+from zion.protocols.records import BallotBody, ListingBody, MessageBody, ProfileBody, Record
 
 
 def listing_json(record: Record) -> dict[str, Any]:
@@ -48,5 +48,22 @@ def profile_json(record: Record) -> dict[str, Any]:
         "wallet": body.wallet,
         "wallet_sig": None if body.wallet_sig is None else "0x" + body.wallet_sig.hex(),
         "seq": record.seq,
+        "created": record.created,
+    }
+
+
+def ballot_json(record: Record) -> dict[str, Any]:
+    assert isinstance(record.body, BallotBody)
+    body = record.body
+    return {
+        "id": record.id,
+        "author": record.author,
+        "chain_id": body.chain_id,
+        "governor": body.governor,
+        "proposal_id": body.proposal_id,
+        "support": body.support,
+        "voter": body.voter,
+        "nonce": body.nonce,
+        "signature": "0x" + body.signature.hex(),
         "created": record.created,
     }

@@ -101,8 +101,8 @@ def dao_deploy(
 
 
 def _dao(ctx: Any) -> Any:
-    from zion.contracts.client import Chain, Dao, Deployment
     from zion.contracts.errors import ChainError
+    from zion.node.governance import connect_dao
 
     chain_config = ctx.home.load_config().chain
     if not chain_config.deployed:
@@ -111,17 +111,9 @@ def _dao(ctx: Any) -> Any:
             f"{ctx.home.config_file}, or run `zion dao deploy --rpc URL`"
         )
     try:
-        chain = Chain.connect(chain_config.rpc_url)
+        return connect_dao(chain_config)
     except ChainError as exc:
         raise NodeError(str(exc)) from None
-    deployment = Deployment(
-        chain_id=chain.chain_id,
-        token=chain_config.token,
-        timelock=chain_config.timelock,
-        governor=chain_config.governor,
-        block=0,
-    )
-    return Dao(chain, deployment)
 
 
 @dao.command("status")

@@ -8,25 +8,29 @@ every task stops with it; hypercorn and libp2p get short, explicit shutdown dead
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import trio
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from zion import __version__
+from zion.contracts.client import Dao
 from zion.gateway.app import build_app
 from zion.gateway.security import GatewaySecurity
 from zion.gateway.server import serve_gateway
 from zion.gateway.services import Services, Unavailable
 from zion.node.bitswap import Bitswap
 from zion.node.channels import ChannelService
-from zion.node.config import Config
+from zion.node.config import ChainConfig, Config
 from zion.node.content import ContentService
 from zion.node.errors import NodeError
 from zion.node.events import EventFeed
+from zion.node.governance import GovernanceService, connect_dao
 from zion.node.home import NodeHome
 from zion.node.ingest import Ingest
 from zion.node.market import MarketService
@@ -154,6 +158,12 @@ class ZionNode:
             profiles=ProfileService(self.store, self.publisher, self.peer_id),
             events=self.feed,
             content=self.content,
+            governance=GovernanceService(
+                _dao_connector(config.chain),
+                self.publisher,
+                self.store,
+                relayer=config.chain.relayer,
+            ),
         )
         self.security = GatewaySecurity(
             token=self.token,
@@ -252,6 +262,12 @@ class ZionNode:
     def close(self) -> None:
         self.home.gateway_file.unlink(missing_ok=True)
         self.db.close()
+
+
+def _dao_connector(chain: ChainConfig) -> Callable[[], Dao] | None:
+    """How to reach the configured DAO, made lazily: a chain that is down does not stop the
+    node from starting."""
+    return functools.partial(connect_dao, chain) if chain.deployed else None
 
 
 def banner(node: ZionNode, base_url: str) -> str:

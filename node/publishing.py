@@ -19,6 +19,7 @@ from zion.node.clock import now_ms
 from zion.node.ingest import Ingest
 from zion.protocols import gossip
 from zion.protocols.errors import ProtocolError
+from zion.protocols.identity import peer_id_of
 from zion.protocols.records import Body, Kind, Record, sign_record
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ GossipSend = Callable[[str, bytes], Awaitable[None]]
 class Publisher:
     def __init__(self, key: Ed25519PrivateKey, ingest: Ingest, window_s: float) -> None:
         self._key = key
+        #: The peer ID that signs what this publisher publishes.
+        self.author = peer_id_of(key)
         self._ingest = ingest
         self._window_s = window_s
         self._send, self._receive = trio.open_memory_channel[tuple[str, bytes]](MAX_GOSSIP_BACKLOG)

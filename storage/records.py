@@ -238,6 +238,14 @@ class RecordStore:
         )
         return decode_record(rows[0][0]) if rows else None
 
+    def of_kind(self, kind: str, limit: int = 10_000) -> list[Record]:
+        """The newest records of one kind (ballots are few: the preview tally reads them all)."""
+        rows = self._query(
+            "SELECT block FROM records WHERE kind = ? ORDER BY created DESC LIMIT ?",
+            (kind, limit),
+        )
+        return [decode_record(row[0]) for row in rows]
+
     def listing(self, subject: str, prefer_author: str) -> Record | None:
         """The listing with this subject: ``prefer_author``'s if there is one (subjects are
         chosen by authors, so two authors could pick the same), else the newest."""

@@ -3,7 +3,8 @@ network): the fixture the gateway tests share."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from zion.contracts.client import Dao
 from zion.gateway.app import build_app
 from zion.gateway.security import GatewaySecurity
 from zion.gateway.server import serve_gateway
@@ -19,6 +21,7 @@ from zion.gateway.services import Services
 from zion.node.channels import ChannelService
 from zion.node.content import ContentService
 from zion.node.events import EventFeed
+from zion.node.governance import GovernanceService
 from zion.node.ingest import Ingest
 from zion.node.market import MarketService
 from zion.node.profiles import ProfileService
@@ -54,6 +57,15 @@ class _NodeInfo:
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(tmp_path, None) as http:
+        yield http
+
+
+@asynccontextmanager
+async def serve(
+    tmp_path: Path, connect_dao: Callable[[], Dao] | None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A gateway over fresh services; ``connect_dao`` gives the governance service a chain."""
     key = Ed25519PrivateKey.generate()
     peer_id = identity.peer_id_of(key)
     db = Database(tmp_path / "zion.db")
@@ -75,6 +87,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         profiles=ProfileService(store, publisher, peer_id),
         events=feed,
         content=content,
+        governance=GovernanceService(connect_dao, publisher, store),
     )
     security = GatewaySecurity(token=TOKEN, host="127.0.0.1", port=0, upload_limit=UPLOAD_LIMIT)
     app = build_app(services, security)

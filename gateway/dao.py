@@ -1,0 +1,78 @@
+"""`/api/v1/dao/...`: the DAO through the node (chain reads, typed data to sign, ballots)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from zion.gateway.services import BadRequest, Governance, InvalidInput
+from zion.gateway.views import ballot_json
+
+
+def routes(governance: Governance) -> list[Route]:
+    api = _DaoApi(governance)
+    return [
+        Route("/api/v1/dao", api.info, methods=["GET"]),
+        Route("/api/v1/dao/proposals/{proposal_id}", api.proposal, methods=["GET"]),
+        Route("/api/v1/dao/proposals/{proposal_id}/ballot", api.ballot, methods=["GET"]),
+        Route("/api/v1/dao/proposals/{proposal_id}/ballots", api.submit, methods=["POST"]),
+    ]
+
+
+def _proposal_id(request: Request) -> int:
+    text = request.path_params["proposal_id"]
+    if not text.isdigit() or len(text) > 78 or int(text) >= 2**256:
+        raise BadRequest("a proposal ID is a decimal uint256")
+    return int(text)
+
+
+def _support(value: Any) -> int:
+    names = {"against": 0, "for": 1, "abstain": 2}
+    if isinstance(value, str) and value in names:
+        return names[value]
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1, 2):
+        return value
+    raise InvalidInput("support must be 0/against, 1/for or 2/abstain")
+
+
+class _DaoApi:
+    def __init__(self, governance: Governance) -> None:
+        self.governance = governance
+
+    async def info(self, _: Request) -> Response:
+        return JSONResponse(await self.governance.info())
+
+    async def proposal(self, request: Request) -> Response:
+        return JSONResponse(await self.governance.proposal(_proposal_id(request)))
+
+    async def ballot(self, request: Request) -> Response:
+        """The exact typed data a wallet signs with eth_signTypedData_v4."""
+        voter = request.query_params.get("voter", "")
+        support = _support(request.query_params.get("support"))
+        typed = await self.governance.ballot_typed_data(_proposal_id(request), voter, support)
+        return JSONResponse(typed)
+
+    async def submit(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InvalidInput("request body is not JSON") from None
+        if not isinstance(body, dict):
+            raise InvalidInput("request body must be a JSON object")
+        voter, signature = body.get("voter"), body.get("signature")
+        if not isinstance(voter, str) or not isinstance(signature, str):
+            raise InvalidInput("voter and signature (0x-hex) are required")
+        try:
+            raw = bytes.fromhex(signature.removeprefix("0x"))
+        except ValueError:
+            raise InvalidInput("signature must be hex") from None
+        record = await self.governance.submit_ballot(
+            _proposal_id(request), voter, _support(body.get("support")), raw
+        )
+        return JSONResponse(ballot_json(record), status_code=201)

@@ -1,0 +1,99 @@
+"""/api/v1/dao over a real gateway whose node talks to the in-process eth-tester chain: the
+typed data served, a ballot signed by a wallet and submitted, the preview tally, bad input."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from eth_account import Account
+
+from tests.contracts.chains import ETH, World, transfer_proposal
+from tests.unit.gateway.harness import AUTH, serve
+from zion.contracts.client import sign_ballot
+
+on_eth_tester = pytest.mark.parametrize("w3", ["eth-tester"], indirect=True)
+
+
+@pytest.fixture
+async def api(world: World, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(tmp_path, lambda: world.dao) as http:
+        yield http
+
+
+@on_eth_tester
+async def test_info(api: httpx.AsyncClient, world: World) -> None:
+    info = (await api.get("/api/v1/dao")).json()
+    assert info["governor"] == world.dao.deployment.governor
+    assert info["chain_id"] == world.dao.chain.chain_id
+
+
+@on_eth_tester
+async def test_a_wallet_signs_the_served_typed_data_and_the_ballot_is_published(
+    api: httpx.AsyncClient, world: World
+) -> None:
+    proposal = transfer_proposal(world, Account.create().address)
+    voter = world.voters[1]
+    url = f"/api/v1/dao/proposals/{proposal.id}"
+    typed = (
+        await api.get(f"{url}/ballot", params={"voter": voter.address, "support": "for"})
+    ).json()
+    assert "EIP712Domain" in typed["types"]
+    assert isinstance(typed["message"]["proposalId"], str)  # uint256 as decimal text
+    signature = "0x" + sign_ballot(voter, typed).hex()
+    body = {"voter": voter.address, "support": 1, "signature": signature}
+    unauthenticated = await api.post(f"{url}/ballots", json=body)
+    assert unauthenticated.status_code == 401
+    response = await api.post(f"{url}/ballots", json=body, headers=AUTH)
+    assert response.status_code == 201, response.text
+    assert response.json()["voter"] == voter.address
+    shown = (await api.get(url)).json()
+    assert shown["state"] == "Active"
+    assert shown["preview"] == {"against": "0", "for": str(50 * ETH), "abstain": "0"}
+    assert shown["votes"]["for"] == "0"  # nothing on-chain until a relayer submits it
+
+
+@on_eth_tester
+async def test_bad_ballots_are_refused_with_a_reason(api: httpx.AsyncClient, world: World) -> None:
+    proposal = transfer_proposal(world, Account.create().address)
+    url = f"/api/v1/dao/proposals/{proposal.id}"
+    voter = world.voters[0]
+    typed = (await api.get(f"{url}/ballot", params={"voter": voter.address, "support": 1})).json()
+    good = sign_ballot(voter, typed).hex()
+
+    async def submit(**changes: object) -> httpx.Response:
+        body = {"voter": voter.address, "support": 1, "signature": good, **changes}
+        return await api.post(f"{url}/ballots", json=body, headers=AUTH)
+
+    other_chain = dict(typed, domain=dict(typed["domain"], chainId="1"))
+    assert (await submit(signature=sign_ballot(voter, other_chain).hex())).status_code == 422
+    assert (await submit(signature="0x1234")).status_code == 422
+    assert (await submit(support=0)).status_code == 422  # signed "for", sent as "against"
+    nobody = Account.create()
+    nobody_typed = (
+        await api.get(f"{url}/ballot", params={"voter": nobody.address, "support": 1})
+    ).json()
+    refused = await api.post(
+        f"{url}/ballots",
+        json={
+            "voter": nobody.address,
+            "support": 1,
+            "signature": sign_ballot(nobody, nobody_typed).hex(),
+        },
+        headers=AUTH,
+    )
+    assert refused.status_code == 422 and "no votes" in refused.json()["detail"]
+    missing = await api.get("/api/v1/dao/proposals/12345")
+    assert missing.status_code == 404
+    assert (await api.get("/api/v1/dao/proposals/nope")).status_code == 400
+    shown = (await api.get(url)).json()
+    assert shown["preview"] == {"against": "0", "for": "0", "abstain": "0"}
+
+
+async def test_without_a_chain_the_dao_routes_say_so(tmp_path: Path) -> None:
+    async with serve(tmp_path, None) as http:
+        response = await http.get("/api/v1/dao")
+    assert response.status_code == 503
+    assert "no chain configured" in response.json()["detail"]
