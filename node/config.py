@@ -77,11 +77,13 @@ class ChainConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timelock: str
     confirmations: Annotated[int, msgspec.Meta(ge=0, le=1000)]
     relayer: bool
+    relayer_wallet: str
+    relayer_password_file: str
 
     def __post_init__(self) -> None:
         if self.rpc_url and not re.match(r"^https?://", self.rpc_url):
             raise ValueError(f"rpc_url: {self.rpc_url!r} is not an http(s) URL")
-        for key in ("token", "governor", "timelock"):
+        for key in ("token", "governor", "timelock", "relayer_wallet"):
             if not _ADDRESS.match(getattr(self, key)):
                 raise ValueError(f"{key}: not an Ethereum address (0x and 40 hex digits)")
 

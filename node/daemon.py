@@ -10,16 +10,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import trio
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from eth_account.signers.local import LocalAccount
 
 from zion import __version__
 from zion.contracts.client import Dao
+from zion.contracts.errors import ChainError
 from zion.gateway.app import build_app
 from zion.gateway.security import GatewaySecurity
 from zion.gateway.server import serve_gateway
@@ -37,7 +41,9 @@ from zion.node.market import MarketService
 from zion.node.network import GossipOutcome, Network
 from zion.node.profiles import ProfileService
 from zion.node.publishing import Publisher
+from zion.node.relayer import Relayer
 from zion.node.syncing import SyncService
+from zion.node.wallet import PASSWORD_ENV, Wallets
 from zion.protocols import gossip, sync
 from zion.protocols.cid import Cid
 from zion.protocols.errors import ProtocolError
@@ -47,6 +53,7 @@ from zion.storage.blockstore import Blockstore
 from zion.storage.database import Database
 from zion.storage.pins import PinStore
 from zion.storage.records import RecordStore
+from zion.storage.relays import RelayLedger
 
 log = logging.getLogger("zion")
 
@@ -165,6 +172,7 @@ class ZionNode:
                 relayer=config.chain.relayer,
             ),
         )
+        self.relayer_account = _unlock_relayer(home, config.chain)
         self.security = GatewaySecurity(
             token=self.token,
             host=config.gateway.host,
@@ -198,6 +206,8 @@ class ZionNode:
         self.bitswap.register()
         async with trio.open_nursery() as nursery, self.network.running(self.on_gossip):
             await nursery.start(self.bitswap.run)
+            if self.relayer_account is not None:
+                nursery.start_soon(self._relay_ballots)
             self.content.announce = lambda cid: nursery.start_soon(self._provide, cid)
             nursery.start_soon(self.publisher.run, self.network.publish)
             nursery.start_soon(self._sync_on_connect, nursery)
@@ -222,6 +232,19 @@ class ZionNode:
             self.home.gateway_file.write_text(base_url + "\n", "utf-8")
             task_status.started(base_url)
             await trio.sleep_forever()
+
+    async def _relay_ballots(self) -> None:
+        """Reach the chain (retrying while it is down), then relay ballots for good."""
+        assert self.relayer_account is not None
+        while True:
+            try:
+                dao = await trio.to_thread.run_sync(connect_dao, self.config.chain)
+                break
+            except ChainError as exc:
+                log.warning("relayer cannot reach the chain, retrying in 10 s: %s", exc)
+                await trio.sleep(10)
+        ledger = RelayLedger(self.db)
+        await Relayer(dao, self.relayer_account, self.store, ledger).run()
 
     async def _provide(self, cid: Cid) -> None:
         try:
@@ -262,6 +285,28 @@ class ZionNode:
     def close(self) -> None:
         self.home.gateway_file.unlink(missing_ok=True)
         self.db.close()
+
+
+def _unlock_relayer(home: NodeHome, chain: ChainConfig) -> LocalAccount | None:
+    """The relayer's wallet, unlocked at start so that a wrong password stops the node at once
+    instead of failing later in the background."""
+    if not chain.relayer:
+        return None
+    if not chain.deployed:
+        raise NodeError("[chain] relayer = true needs rpc_url and the contract addresses")
+    if chain.relayer_password_file:
+        try:
+            password = Path(chain.relayer_password_file).read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise NodeError(f"chain.relayer_password_file: {exc.strerror}") from None
+    else:
+        password = os.environ.get(PASSWORD_ENV, "")
+        if not password:
+            raise NodeError(
+                f"the relayer's wallet needs a password: set {PASSWORD_ENV}"
+                " or [chain] relayer_password_file"
+            )
+    return Wallets(home).unlock(password, chain.relayer_wallet or None)
 
 
 def _dao_connector(chain: ChainConfig) -> Callable[[], Dao] | None:

@@ -76,6 +76,21 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX pins_by_owner ON pins (owner);
     """,
+    # 3: ballots this node relays on-chain, so a restart never submits one twice.
+    """
+    CREATE TABLE relayed_ballots (
+        record_id TEXT PRIMARY KEY,
+        governor TEXT NOT NULL,
+        proposal_id TEXT NOT NULL,
+        voter TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        state TEXT NOT NULL,
+        tx_hash TEXT,
+        detail TEXT,
+        updated INTEGER NOT NULL
+    );
+    CREATE INDEX relayed_by_state ON relayed_ballots (state);
+    """,
 )
 
 

@@ -239,3 +239,31 @@ def test_wallet_link_publishes_a_verified_profile(spawn: Spawn, tmp_path: Path) 
     assert address in out.stdout
     profile = node.api.get(f"/api/v1/profiles/{node.peer_id}").json()
     assert profile["name"] == "Ada" and profile["wallet"].lower() == address.lower()
+
+
+def test_a_relayer_without_a_wallet_password_does_not_start(tmp_path: Path) -> None:
+    from zion.node.config import update_file
+
+    home = tmp_path / "home"
+    zion(home, "init")
+    address = "0x" + "12" * 20
+    update_file(
+        home / "config.toml",
+        "chain",
+        {
+            "rpc_url": "http://127.0.0.1:9",
+            "token": address,
+            "governor": address,
+            "timelock": address,
+            "relayer": True,
+        },
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "zion", "--home", str(home), "run", "--gateway", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode != 0
+    assert "ZION_WALLET_PASSWORD" in result.stderr
