@@ -306,6 +306,23 @@ class Dao:
             raise ChainError("propose sent, but no ProposalCreated event in its receipt")
         return Proposal(int(created[0]["args"]["proposalId"]), *args_tuple(proposal))
 
+    def find_proposal(self, proposal_id: int) -> Proposal:
+        """A proposal's actions and description, from its ProposalCreated event."""
+        events = self.governor.events.ProposalCreated().get_logs(
+            from_block=self.deployment.block, argument_filters={}
+        )
+        for event in events:
+            args = event["args"]
+            if int(args["proposalId"]) == proposal_id:
+                return Proposal(
+                    proposal_id,
+                    tuple(to_checksum_address(t) for t in args["targets"]),
+                    tuple(int(v) for v in args["values"]),
+                    tuple(bytes(c) for c in args["calldatas"]),
+                    str(args["description"]),
+                )
+        raise ContractRevert("GovernorNonexistentProposal", (proposal_id,))
+
     def queue(self, account: LocalAccount, proposal: Proposal) -> TxReceipt:
         return self.chain.transact(account, self.governor.functions.queue(*_action(proposal)))
 

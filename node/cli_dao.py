@@ -138,16 +138,105 @@ def dao_status(ctx: Any) -> None:
 
 @dao.command("delegate")
 @click.option("--to", "delegatee", help="Give your votes to this address (default: yourself).")
+@click.option("--wallet", "wallet_address", help="Use this wallet (default: default).")
 @password_file_option
 @click.pass_obj
-def dao_delegate(ctx: Any, delegatee: str | None, password_file: Path | None) -> None:
+def dao_delegate(
+    ctx: Any, delegatee: str | None, wallet_address: str | None, password_file: Path | None
+) -> None:
     """Delegate your tokens' votes: tokens only vote once delegated, to yourself or another."""
     from zion.contracts.errors import ChainError
 
     dao_ = _dao(ctx)
-    account = Wallets(ctx.home).unlock(read_password(password_file, confirm=False))
+    password = read_password(password_file, confirm=False)
+    account = Wallets(ctx.home).unlock(password, wallet_address)
     try:
         dao_.delegate(account, delegatee)
     except ChainError as exc:
         raise NodeError(f"delegate failed: {exc}") from None
     click.echo(f"{account.address} delegates to {delegatee or account.address}")
+
+
+@dao.command("propose")
+@click.option("--to", "recipient", required=True, help="Who the treasury pays.")
+@click.option("--value", "value_eth", required=True, help="How much ETH (e.g. 0.5).")
+@click.option("--description", required=True, help="What the proposal is for.")
+@password_file_option
+@click.pass_obj
+def dao_propose(
+    ctx: Any, recipient: str, value_eth: str, description: str, password_file: Path | None
+) -> None:
+    """Propose a payment from the treasury; prints the proposal ID."""
+    from decimal import Decimal, InvalidOperation
+
+    from zion.contracts.errors import ChainError
+
+    try:
+        wei = int(Decimal(value_eth) * 10**18)
+    except InvalidOperation:
+        raise click.BadParameter(f"{value_eth!r} is not an amount of ETH") from None
+    dao_ = _dao(ctx)
+    account = Wallets(ctx.home).unlock(read_password(password_file, confirm=False))
+    try:
+        proposal = dao_.propose(account, [recipient], [wei], [b""], description)
+    except ChainError as exc:
+        raise NodeError(f"propose failed: {exc}") from None
+    click.echo(proposal.id)
+
+
+@dao.command("vote")
+@click.argument("proposal_id")
+@click.argument("support", type=click.Choice(["for", "against", "abstain"]))
+@click.option("--wallet", "wallet_address", help="Vote with this wallet (default: default).")
+@password_file_option
+@click.pass_obj
+def dao_vote(
+    ctx: Any,
+    proposal_id: str,
+    support: str,
+    wallet_address: str | None,
+    password_file: Path | None,
+) -> None:
+    """Sign a ballot with your wallet and hand it to the running node, which gossips it
+    (a relayer node submits it on-chain; no gas from you)."""
+    from zion.contracts.client import sign_ballot
+
+    client = ctx.client()
+    account = Wallets(ctx.home).unlock(read_password(password_file, confirm=False), wallet_address)
+    url = f"/api/v1/dao/proposals/{proposal_id}"
+    typed = client.get(f"{url}/ballot", voter=account.address, support=support)
+    signature = "0x" + sign_ballot(account, typed).hex()
+    body = {"voter": account.address, "support": support, "signature": signature}
+    record = client.request("POST", f"{url}/ballots", json=body)
+    click.echo(f"{account.address} votes {support} on {proposal_id} (ballot {record['id']})")
+
+
+def _act(ctx: Any, proposal_id: str, password_file: Path | None, action: str) -> None:
+    from zion.contracts.errors import ChainError
+
+    dao_ = _dao(ctx)
+    account = Wallets(ctx.home).unlock(read_password(password_file, confirm=False))
+    try:
+        proposal = dao_.find_proposal(int(proposal_id))
+        getattr(dao_, action)(account, proposal)
+    except (ChainError, ValueError) as exc:
+        raise NodeError(f"{action} failed: {exc}") from None
+    click.echo(f"{action}d {proposal_id}: {dao_.status(int(proposal_id)).state}")
+
+
+@dao.command("queue")
+@click.argument("proposal_id")
+@password_file_option
+@click.pass_obj
+def dao_queue(ctx: Any, proposal_id: str, password_file: Path | None) -> None:
+    """Queue a succeeded proposal in the timelock."""
+    _act(ctx, proposal_id, password_file, "queue")
+
+
+@dao.command("execute")
+@click.argument("proposal_id")
+@password_file_option
+@click.pass_obj
+def dao_execute(ctx: Any, proposal_id: str, password_file: Path | None) -> None:
+    """Execute a queued proposal once the timelock delay has passed."""
+    _act(ctx, proposal_id, password_file, "execute")

@@ -12,10 +12,11 @@ import httpx
 import pytest
 
 from tests.contracts.chains import w3, world
+from tests.integration.conftest import spawn
 from tests.integration.nodes import wait_until
 from tests.interop.conftest import node_binary
 
-__all__ = ["anvil_url", "node_binary", "w3", "world"]
+__all__ = ["anvil_url", "node_binary", "spawn", "w3", "world"]
 
 ANVIL = Path(__file__).resolve().parents[1] / "interop" / "node_modules" / ".bin" / "anvil"
 
