@@ -17,6 +17,7 @@ def routes(governance: Governance) -> list[Route]:
     api = _DaoApi(governance)
     return [
         Route("/api/v1/dao", api.info, methods=["GET"]),
+        Route("/api/v1/dao/proposals", api.proposals, methods=["GET"]),
         Route("/api/v1/dao/proposals/{proposal_id}", api.proposal, methods=["GET"]),
         Route("/api/v1/dao/proposals/{proposal_id}/ballot", api.ballot, methods=["GET"]),
         Route("/api/v1/dao/proposals/{proposal_id}/ballots", api.submit, methods=["POST"]),
@@ -47,6 +48,9 @@ class _DaoApi:
 
     async def info(self, _: Request) -> Response:
         return JSONResponse(await self.governance.info())
+
+    async def proposals(self, _: Request) -> Response:
+        return JSONResponse({"items": await self.governance.proposals()})
 
     async def proposal(self, request: Request) -> Response:
         return JSONResponse(await self.governance.proposal(_proposal_id(request)))

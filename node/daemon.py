@@ -29,7 +29,9 @@ from zion.gateway.security import GatewaySecurity
 from zion.gateway.server import serve_gateway
 from zion.gateway.services import Services, Unavailable
 from zion.node.bitswap import Bitswap
+from zion.node.chainwatch import ChainWatcher
 from zion.node.channels import ChannelService
+from zion.node.clock import now_ms
 from zion.node.config import ChainConfig, Config
 from zion.node.content import ContentService
 from zion.node.errors import NodeError
@@ -50,6 +52,7 @@ from zion.protocols.errors import ProtocolError
 from zion.protocols.identity import peer_id_of
 from zion.protocols.validation import Verdict
 from zion.storage.blockstore import Blockstore
+from zion.storage.dao import DaoStore
 from zion.storage.database import Database
 from zion.storage.pins import PinStore
 from zion.storage.records import RecordStore
@@ -144,6 +147,7 @@ class ZionNode:
         self.gossip_verdicts = {verdict.value: 0 for verdict in Verdict}
         self.blocks = Blockstore(home.blocks_dir)
         self.pins = PinStore(self.db)
+        self.dao_store = DaoStore(self.db)
         self.bitswap = Bitswap(self.network, self.blocks)
         self.network.on_disconnect.append(self.bitswap.forget_peer)
         self.content = ContentService(
@@ -169,6 +173,7 @@ class ZionNode:
                 _dao_connector(config.chain),
                 self.publisher,
                 self.store,
+                self.dao_store,
                 relayer=config.chain.relayer,
             ),
         )
@@ -206,6 +211,8 @@ class ZionNode:
         self.bitswap.register()
         async with trio.open_nursery() as nursery, self.network.running(self.on_gossip):
             await nursery.start(self.bitswap.run)
+            if self.config.chain.deployed:
+                nursery.start_soon(self._watch_chain)
             if self.relayer_account is not None:
                 nursery.start_soon(self._relay_ballots)
             self.content.announce = lambda cid: nursery.start_soon(self._provide, cid)
@@ -233,18 +240,25 @@ class ZionNode:
             task_status.started(base_url)
             await trio.sleep_forever()
 
-    async def _relay_ballots(self) -> None:
-        """Reach the chain (retrying while it is down), then relay ballots for good."""
-        assert self.relayer_account is not None
+    async def _connect_dao(self, who: str) -> Dao:
+        """The DAO's chain client, retrying while the chain is down."""
         while True:
             try:
-                dao = await trio.to_thread.run_sync(connect_dao, self.config.chain)
-                break
+                return await trio.to_thread.run_sync(connect_dao, self.config.chain)
             except ChainError as exc:
-                log.warning("relayer cannot reach the chain, retrying in 10 s: %s", exc)
+                log.warning("%s cannot reach the chain, retrying in 10 s: %s", who, exc)
                 await trio.sleep(10)
+
+    async def _relay_ballots(self) -> None:
+        assert self.relayer_account is not None
+        dao = await self._connect_dao("relayer")
         ledger = RelayLedger(self.db)
         await Relayer(dao, self.relayer_account, self.store, ledger).run()
+
+    async def _watch_chain(self) -> None:
+        dao = await self._connect_dao("chain watcher")
+        confirmations = self.config.chain.confirmations
+        await ChainWatcher(dao, self.dao_store, confirmations, now_ms, self.feed.notify).run()
 
     async def _provide(self, cid: Cid) -> None:
         try:

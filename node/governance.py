@@ -26,6 +26,7 @@ from zion.node.publishing import Publisher
 from zion.protocols import records
 from zion.protocols.errors import ProtocolError
 from zion.protocols.records import BallotBody, Record
+from zion.storage.dao import DaoStore
 from zion.storage.records import RecordStore
 
 SUPPORT_NAMES: Final = ("against", "for", "abstain")
@@ -50,11 +51,14 @@ class GovernanceService:
         connect: Callable[[], Dao] | None,
         publisher: Publisher,
         store: RecordStore,
+        dao_store: DaoStore | None = None,
         *,
         relayer: bool = False,
     ) -> None:
-        """``connect`` makes the chain client (None: no chain configured)."""
+        """``connect`` makes the chain client (None: no chain configured); ``dao_store`` holds
+        what the chain watcher has read."""
         self._connect = connect
+        self._dao_store = dao_store
         self._dao: Dao | None = None
         self._publisher = publisher
         self._store = store
@@ -80,6 +84,13 @@ class GovernanceService:
             "timelock": deployment.timelock,
             "relayer": self._relayer,
         }
+
+    async def proposals(self) -> list[dict[str, Any]]:
+        """Every proposal the chain watcher has seen (confirmed blocks), newest first."""
+        dao = await self._chain()
+        if self._dao_store is None:
+            return []
+        return self._dao_store.proposals(dao.deployment.governor)
 
     async def proposal(self, proposal_id: int) -> dict[str, Any]:
         dao = await self._chain()

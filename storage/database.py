@@ -91,6 +91,34 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX relayed_by_state ON relayed_ballots (state);
     """,
+    # 4: the DAO as the chain watcher has seen it (confirmed blocks only).
+    """
+    CREATE TABLE dao_proposals (
+        governor TEXT NOT NULL,
+        proposal_id TEXT NOT NULL,
+        proposer TEXT NOT NULL,
+        description TEXT NOT NULL,
+        snapshot INTEGER NOT NULL,
+        deadline INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        created_block INTEGER NOT NULL,
+        PRIMARY KEY (governor, proposal_id)
+    );
+    CREATE TABLE dao_votes (
+        governor TEXT NOT NULL,
+        proposal_id TEXT NOT NULL,
+        voter TEXT NOT NULL,
+        support INTEGER NOT NULL,
+        weight TEXT NOT NULL,
+        block INTEGER NOT NULL,
+        PRIMARY KEY (governor, proposal_id, voter)
+    );
+    CREATE TABLE dao_cursor (
+        governor TEXT PRIMARY KEY,
+        block INTEGER NOT NULL,
+        block_hash TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -94,3 +94,17 @@ def test_members_vote_on_two_nodes_and_a_relayer_brings_it_on_chain(
     zion(home_b, "dao", "execute", proposal, *pw)
     assert int(rpc(anvil_url, "eth_getBalance", [recipient, "latest"]), 16) == 1 * ETH
     assert on_chain(a)["state"] == on_chain(b)["state"] == "Executed"
+
+    # Each node's chain watcher files it all once the blocks are confirmed (2 on top).
+    rpc(anvil_url, "anvil_mine", ["0x3"])
+
+    def filed(node: Any) -> bool:
+        items = node.api.get("/api/v1/dao/proposals").json()["items"]
+        return bool(
+            items
+            and items[0]["id"] == proposal
+            and items[0]["last_event"] == "executed"
+            and items[0]["votes"]["for"] == str(130 * ETH)
+        )
+
+    wait_until(lambda: filed(a) and filed(b), 30, "both nodes' watchers saw the execution")

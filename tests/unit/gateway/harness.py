@@ -28,6 +28,7 @@ from zion.node.profiles import ProfileService
 from zion.node.publishing import Publisher
 from zion.protocols import identity, sync
 from zion.storage.blockstore import Blockstore
+from zion.storage.dao import DaoStore
 from zion.storage.database import Database
 from zion.storage.pins import PinStore
 from zion.storage.records import RecordStore
@@ -87,7 +88,7 @@ async def serve(
         profiles=ProfileService(store, publisher, peer_id),
         events=feed,
         content=content,
-        governance=GovernanceService(connect_dao, publisher, store),
+        governance=GovernanceService(connect_dao, publisher, store, DaoStore(db)),
     )
     security = GatewaySecurity(token=TOKEN, host="127.0.0.1", port=0, upload_limit=UPLOAD_LIMIT)
     app = build_app(services, security)
