@@ -18,6 +18,9 @@ def routes(governance: Governance) -> list[Route]:
     return [
         Route("/api/v1/dao", api.info, methods=["GET"]),
         Route("/api/v1/dao/proposals", api.proposals, methods=["GET"]),
+        Route("/api/v1/dao/proposals", api.propose, methods=["POST"]),
+        Route("/api/v1/dao/proposals/{proposal_id}/queue", api.queue, methods=["POST"]),
+        Route("/api/v1/dao/proposals/{proposal_id}/execute", api.execute, methods=["POST"]),
         Route("/api/v1/dao/proposals/{proposal_id}", api.proposal, methods=["GET"]),
         Route("/api/v1/dao/proposals/{proposal_id}/ballot", api.ballot, methods=["GET"]),
         Route("/api/v1/dao/proposals/{proposal_id}/ballots", api.submit, methods=["POST"]),
@@ -52,6 +55,36 @@ class _DaoApi:
     async def proposals(self, _: Request) -> Response:
         return JSONResponse({"items": await self.governance.proposals()})
 
+    async def propose(self, request: Request) -> Response:
+        """{"description", "actions": [{"target", "value" (wei, decimal text), "calldata"
+        (0x-hex, optional)}]}, sent from the node's wallet."""
+        body = await _json(request)
+        description, actions = body.get("description"), body.get("actions")
+        if not isinstance(description, str) or not isinstance(actions, list) or not actions:
+            raise InvalidInput("description (text) and actions (a non-empty list) are required")
+        targets, values, calldatas = [], [], []
+        for action in actions:
+            if not isinstance(action, dict) or not isinstance(action.get("target"), str):
+                raise InvalidInput("each action needs a target address")
+            value, calldata = str(action.get("value", "0")), str(action.get("calldata", "0x"))
+            if not value.isdigit():
+                raise InvalidInput("an action's value is wei as decimal text")
+            try:
+                data = bytes.fromhex(calldata.removeprefix("0x"))
+            except ValueError:
+                raise InvalidInput("an action's calldata is 0x-hex") from None
+            targets.append(action["target"])
+            values.append(int(value))
+            calldatas.append(data)
+        result = await self.governance.propose(targets, values, calldatas, description)
+        return JSONResponse(result, status_code=201)
+
+    async def queue(self, request: Request) -> Response:
+        return JSONResponse(await self.governance.act(_proposal_id(request), "queue"))
+
+    async def execute(self, request: Request) -> Response:
+        return JSONResponse(await self.governance.act(_proposal_id(request), "execute"))
+
     async def proposal(self, request: Request) -> Response:
         return JSONResponse(await self.governance.proposal(_proposal_id(request)))
 
@@ -63,12 +96,7 @@ class _DaoApi:
         return JSONResponse(typed)
 
     async def submit(self, request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise InvalidInput("request body is not JSON") from None
-        if not isinstance(body, dict):
-            raise InvalidInput("request body must be a JSON object")
+        body = await _json(request)
         voter, signature = body.get("voter"), body.get("signature")
         if not isinstance(voter, str) or not isinstance(signature, str):
             raise InvalidInput("voter and signature (0x-hex) are required")
@@ -80,3 +108,13 @@ class _DaoApi:
             _proposal_id(request), voter, _support(body.get("support")), raw
         )
         return JSONResponse(ballot_json(record), status_code=201)
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidInput("request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("request body must be a JSON object")
+    return body

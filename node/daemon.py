@@ -148,6 +148,7 @@ class ZionNode:
         self.blocks = Blockstore(home.blocks_dir)
         self.pins = PinStore(self.db)
         self.dao_store = DaoStore(self.db)
+        self.relayer_account = _unlock_relayer(home, config.chain)
         self.bitswap = Bitswap(self.network, self.blocks)
         self.network.on_disconnect.append(self.bitswap.forget_peer)
         self.content = ContentService(
@@ -175,9 +176,9 @@ class ZionNode:
                 self.store,
                 self.dao_store,
                 relayer=config.chain.relayer,
+                account=self.relayer_account,
             ),
         )
-        self.relayer_account = _unlock_relayer(home, config.chain)
         self.security = GatewaySecurity(
             token=self.token,
             host=config.gateway.host,

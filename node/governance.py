@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import trio
+from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
 from zion.contracts.client import AGAINST, FOR, Chain, Dao, Deployment, ballot_signer
@@ -54,6 +55,7 @@ class GovernanceService:
         dao_store: DaoStore | None = None,
         *,
         relayer: bool = False,
+        account: LocalAccount | None = None,
     ) -> None:
         """``connect`` makes the chain client (None: no chain configured); ``dao_store`` holds
         what the chain watcher has read."""
@@ -63,6 +65,8 @@ class GovernanceService:
         self._publisher = publisher
         self._store = store
         self._relayer = relayer
+        #: The node's own unlocked wallet (the relayer's): it sends propose/queue/execute.
+        self._account = account
 
     async def _chain(self) -> Dao:
         if self._connect is None:
@@ -108,6 +112,38 @@ class GovernanceService:
             },
             "preview": preview,
         }
+
+    async def propose(
+        self, targets: list[str], values: list[int], calldatas: list[bytes], description: str
+    ) -> dict[str, Any]:
+        dao = await self._chain()
+        account = self._wallet()
+        if not targets or not len(targets) == len(values) == len(calldatas):
+            raise InvalidInput("a proposal needs actions: as many targets as values and calldatas")
+        if not all(is_address(t) for t in targets):
+            raise InvalidInput("every target must be an Ethereum address")
+        if not description.strip():
+            raise InvalidInput("a proposal needs a description")
+        proposal = await _call(
+            lambda: dao.propose(account, targets, values, calldatas, description)
+        )
+        return {"id": str(proposal.id), "description": description}
+
+    async def act(self, proposal_id: int, action: str) -> dict[str, Any]:
+        """Queue or execute a proposal, from the node's wallet."""
+        dao = await self._chain()
+        account = self._wallet()
+        proposal = await _call(dao.find_proposal, proposal_id)
+        await _call(lambda: getattr(dao, action)(account, proposal))
+        return await self.proposal(proposal_id)
+
+    def _wallet(self) -> LocalAccount:
+        if self._account is None:
+            raise Unavailable(
+                "this node has no unlocked wallet to send transactions: set [chain] relayer"
+                " (with its wallet and password), or use `zion dao propose|queue|execute`"
+            )
+        return self._account
 
     async def ballot_typed_data(self, proposal_id: int, voter: str, support: int) -> dict[str, Any]:
         dao = await self._chain()

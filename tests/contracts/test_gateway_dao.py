@@ -97,3 +97,45 @@ async def test_without_a_chain_the_dao_routes_say_so(tmp_path: Path) -> None:
         response = await http.get("/api/v1/dao")
     assert response.status_code == 503
     assert "no chain configured" in response.json()["detail"]
+
+
+@on_eth_tester
+async def test_propose_queue_execute_through_the_api(world: World, tmp_path: Path) -> None:
+    recipient = Account.create().address
+    async with serve(tmp_path, lambda: world.dao, account=world.voters[0]) as api:
+        action = {"target": recipient, "value": str(ETH // 4)}
+        created = await api.post(
+            "/api/v1/dao/proposals",
+            json={"description": "A quarter ETH for the logo", "actions": [action]},
+            headers=AUTH,
+        )
+        assert created.status_code == 201, created.text
+        proposal_id = created.json()["id"]
+        world.mine(2)
+        for index in range(3):
+            voter = world.voters[index]
+            typed = world.dao.ballot_typed_data(int(proposal_id), 1, voter.address)
+            world.dao.cast_vote_by_sig(
+                world.relayer, int(proposal_id), 1, voter.address, sign_ballot(voter, typed)
+            )
+        world.mine(10)
+        queued = await api.post(f"/api/v1/dao/proposals/{proposal_id}/queue", headers=AUTH)
+        assert queued.status_code == 200 and queued.json()["state"] == "Queued"
+        too_early = await api.post(f"/api/v1/dao/proposals/{proposal_id}/execute", headers=AUTH)
+        assert too_early.status_code == 422
+        assert "TimelockUnexpectedOperationState" in too_early.json()["detail"]
+        world.advance_time(61)
+        world.mine(1)
+        executed = await api.post(f"/api/v1/dao/proposals/{proposal_id}/execute", headers=AUTH)
+        assert executed.json()["state"] == "Executed"
+    assert world.w3.eth.get_balance(recipient) == ETH // 4
+
+
+@on_eth_tester
+async def test_without_a_wallet_the_node_cannot_propose(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/api/v1/dao/proposals",
+        json={"description": "x", "actions": [{"target": "0x" + "11" * 20}]},
+        headers=AUTH,
+    )
+    assert response.status_code == 503 and "no unlocked wallet" in response.json()["detail"]

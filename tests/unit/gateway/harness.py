@@ -12,6 +12,7 @@ import httpx
 import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eth_account.signers.local import LocalAccount
 
 from zion.contracts.client import Dao
 from zion.gateway.app import build_app
@@ -64,7 +65,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 
 @asynccontextmanager
 async def serve(
-    tmp_path: Path, connect_dao: Callable[[], Dao] | None
+    tmp_path: Path, connect_dao: Callable[[], Dao] | None, account: LocalAccount | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway over fresh services; ``connect_dao`` gives the governance service a chain."""
     key = Ed25519PrivateKey.generate()
@@ -88,7 +89,7 @@ async def serve(
         profiles=ProfileService(store, publisher, peer_id),
         events=feed,
         content=content,
-        governance=GovernanceService(connect_dao, publisher, store, DaoStore(db)),
+        governance=GovernanceService(connect_dao, publisher, store, DaoStore(db), account=account),
     )
     security = GatewaySecurity(token=TOKEN, host="127.0.0.1", port=0, upload_limit=UPLOAD_LIMIT)
     app = build_app(services, security)
