@@ -280,6 +280,53 @@ class Dao:
 
     # --- actions ---
 
+    def delegation_typed_data(self, delegator: str, delegatee: str, expiry: int) -> dict[str, Any]:
+        """What a member signs to delegate without paying gas (ERC20Votes delegateBySig)."""
+        _fields, name, version, chain_id, contract, _salt, _ext = (
+            self.token.functions.eip712Domain().call()
+        )
+        nonce = self.token.functions.nonces(to_checksum_address(delegator)).call()
+        return {
+            "types": {
+                "EIP712Domain": records.BALLOT_TYPES["EIP712Domain"],
+                "Delegation": [
+                    {"name": "delegatee", "type": "address"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "expiry", "type": "uint256"},
+                ],
+            },
+            "primaryType": "Delegation",
+            "domain": {
+                "name": name,
+                "version": version,
+                "chainId": str(chain_id),
+                "verifyingContract": contract,
+            },
+            "message": {
+                "delegatee": to_checksum_address(delegatee),
+                "nonce": str(nonce),
+                "expiry": str(expiry),
+            },
+        }
+
+    def delegate_by_sig(
+        self, relayer: LocalAccount, typed_data: dict[str, Any], signature: bytes
+    ) -> TxReceipt:
+        """Submit a signed delegation (any account pays the gas)."""
+        if len(signature) != 65:
+            raise ChainError("a delegation signature has 65 bytes")
+        message = typed_data["message"]
+        r, s_, v = signature[:32], signature[32:64], signature[64]
+        call = self.token.functions.delegateBySig(
+            to_checksum_address(message["delegatee"]),
+            int(message["nonce"]),
+            int(message["expiry"]),
+            v if v >= 27 else v + 27,
+            r,
+            s_,
+        )
+        return self.chain.transact(relayer, call)
+
     def delegate(self, account: LocalAccount, to: str | None = None) -> TxReceipt:
         delegatee = to_checksum_address(to or account.address)
         return self.chain.transact(account, self.token.functions.delegate(delegatee))

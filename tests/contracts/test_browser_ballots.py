@@ -1,6 +1,6 @@
-"""A ballot signed the way a browser wallet signs it (MetaMask's eth_signTypedData_v4, i.e.
-@metamask/eth-sig-util signTypedData V4 in Node) over the typed data the node serves: the node
-recovers the voter from it and the Governor counts it."""
+"""Browser compatibility: the typed data the gateway serves, signed the way a browser wallet
+signs it (MetaMask's eth_signTypedData_v4, i.e. @metamask/eth-sig-util signTypedData V4 in
+Node), is accepted by the node and then by the Governor."""
 
 from __future__ import annotations
 
@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from tests.contracts.chains import World, transfer_proposal
-from zion.contracts.client import FOR, ballot_signer, sign_ballot
+from tests.contracts.chains import ETH, World, transfer_proposal
+from tests.unit.gateway.harness import AUTH, serve
+from zion.contracts.client import FOR, sign_ballot
+from zion.node.relayer import Relayer
+from zion.storage.database import Database
+from zion.storage.records import RecordStore
+from zion.storage.relays import RelayLedger
 
 INTEROP_DIR = Path(__file__).resolve().parents[1] / "interop"
 
 
-@pytest.mark.interop
-@pytest.mark.parametrize("w3", ["eth-tester"], indirect=True)
-def test_a_metamask_signature_is_accepted_by_node_and_chain(node_binary: str, world: World) -> None:
-    proposal = transfer_proposal(world, Account.create().address)
-    voter = world.voters[0]
-    typed = world.dao.ballot_typed_data(proposal.id, FOR, voter.address)
-    request = {"privateKey": voter.key.hex(), "typedData": typed}
+def metamask_sign(node_binary: str, private_key: bytes, typed: dict[str, object]) -> str:
+    request = {"privateKey": "0x" + private_key.hex(), "typedData": typed}
     signed = subprocess.run(
         [node_binary, "sign_typed_data.mjs"],
         cwd=INTEROP_DIR,
@@ -33,8 +33,28 @@ def test_a_metamask_signature_is_accepted_by_node_and_chain(node_binary: str, wo
         timeout=60,
         check=True,
     )
-    signature = bytes.fromhex(signed.stdout.strip().removeprefix("0x"))
-    assert signature == sign_ballot(voter, typed)  # byte-identical to eth-account's
-    assert ballot_signer(typed, signature) == voter.address
-    world.dao.cast_vote_by_sig(world.relayer, proposal.id, FOR, voter.address, signature)
-    assert world.dao.status(proposal.id).votes_for == 100 * 10**18
+    return signed.stdout.strip()
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("w3", ["eth-tester"], indirect=True)
+async def test_a_metamask_signature_over_the_served_typed_data(
+    node_binary: str, world: World, tmp_path: Path
+) -> None:
+    proposal = transfer_proposal(world, Account.create().address)
+    voter = world.voters[0]
+    async with serve(tmp_path, lambda: world.dao) as api:
+        url = f"/api/v1/dao/proposals/{proposal.id}"
+        typed = (
+            await api.get(f"{url}/ballot", params={"voter": voter.address, "support": 1})
+        ).json()
+        signature = metamask_sign(node_binary, bytes(voter.key), typed)
+        assert bytes.fromhex(signature.removeprefix("0x")) == sign_ballot(voter, typed)
+        body = {"voter": voter.address, "support": FOR, "signature": signature}
+        accepted = await api.post(f"{url}/ballots", json=body, headers=AUTH)
+        assert accepted.status_code == 201, accepted.text
+    # The ballot the node stored goes on-chain as it is.
+    db = Database(tmp_path / "zion.db")
+    relayer = Relayer(world.dao, world.relayer, RecordStore(db), RelayLedger(db))
+    assert await relayer.relay_once() == 1
+    assert world.dao.status(proposal.id).votes_for == 100 * ETH

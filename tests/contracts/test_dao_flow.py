@@ -105,3 +105,18 @@ def test_ballot_records_use_the_governors_own_domain(world: World) -> None:
     )
     assert records.ballot_typed_data(body) == typed
     assert records.ballot_signer(body) == voter.address
+
+
+def test_delegation_by_signature_costs_the_member_no_gas(world: World) -> None:
+    member = Account.create()  # holds tokens, no ETH at all
+    world.chain.transact(
+        world.voters[0], world.dao.token.functions.transfer(member.address, 10 * ETH)
+    )
+    expiry = world.w3.eth.get_block("latest")["timestamp"] + 3600
+    typed = world.dao.delegation_typed_data(member.address, member.address, expiry)
+    signature = sign_ballot(member, typed)  # any EIP-712 message signs the same way
+    world.dao.delegate_by_sig(world.relayer, typed, signature)
+    assert world.dao.token.functions.getVotes(member.address).call() == 10 * ETH
+    with pytest.raises(ContractRevert) as replay:
+        world.dao.delegate_by_sig(world.relayer, typed, signature)
+    assert replay.value.name == "InvalidAccountNonce"
