@@ -109,3 +109,26 @@ async def test_a_crash_between_sending_and_recording_sends_nothing_twice(
     assert world.w3.eth.block_number == block_before  # no transaction at all
     assert ledger.get(record.id) == relays.Relay(record.id, relays.DONE, None, "counted")
     assert world.dao.status(proposal.id).votes_against == 50 * ETH
+
+
+async def test_a_ballot_with_a_stale_nonce_is_never_sent(
+    world: World, store: RecordStore, db: Database
+) -> None:
+    """A ballot signed at nonce 0 for one proposal, while the voter spent nonce 0 on another:
+    it can never be valid; it is dropped with the reason and costs no transaction."""
+    first = transfer_proposal(world, Account.create().address)
+    second = world.dao.propose(world.voters[0], [world.voters[0].address], [1], [b""], "Another")
+    world.mine(2)
+    voter = world.voters[1]
+    stale = ballot_record(world, second.id, 1, FOR)  # signed at nonce 0
+    used = world.dao.ballot_typed_data(first.id, AGAINST, voter.address)  # also nonce 0
+    signature = sign_ballot(voter, used)
+    world.dao.cast_vote_by_sig(world.relayer, first.id, AGAINST, voter.address, signature)
+    store.apply(stale, NOW)
+    block_before = world.w3.eth.block_number
+    assert await relayer_for(world, store, db).relay_once() == 0
+    assert world.w3.eth.block_number == block_before
+    assert RelayLedger(db).get(stale.id) == relays.Relay(
+        stale.id, relays.FAILED, None, "stale nonce"
+    )
+    assert world.dao.status(second.id).votes_for == 0
