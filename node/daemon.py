@@ -123,9 +123,13 @@ class NodeInfoService:
 
 
 class ZionNode:
-    def __init__(self, home: NodeHome, config: Config) -> None:
+    def __init__(
+        self, home: NodeHome, config: Config, connect_chain: Callable[[], Dao] | None = None
+    ) -> None:
+        """``connect_chain`` replaces the [chain] rpc_url connection (an embedded chain)."""
         self.home = home
         self.config = config
+        self._connect_chain = connect_chain or _dao_connector(config.chain)
         key = home.load_key()
         self.peer_id = peer_id_of(key)
         self.token = home.load_token()
@@ -171,7 +175,7 @@ class ZionNode:
             events=self.feed,
             content=self.content,
             governance=GovernanceService(
-                _dao_connector(config.chain),
+                self._connect_chain,
                 self.publisher,
                 self.store,
                 self.dao_store,
@@ -212,7 +216,7 @@ class ZionNode:
         self.bitswap.register()
         async with trio.open_nursery() as nursery, self.network.running(self.on_gossip):
             await nursery.start(self.bitswap.run)
-            if self.config.chain.deployed:
+            if self._connect_chain is not None:
                 nursery.start_soon(self._watch_chain)
             if self.relayer_account is not None:
                 nursery.start_soon(self._relay_ballots)
@@ -243,9 +247,10 @@ class ZionNode:
 
     async def _connect_dao(self, who: str) -> Dao:
         """The DAO's chain client, retrying while the chain is down."""
+        assert self._connect_chain is not None
         while True:
             try:
-                return await trio.to_thread.run_sync(connect_dao, self.config.chain)
+                return await trio.to_thread.run_sync(self._connect_chain)
             except ChainError as exc:
                 log.warning("%s cannot reach the chain, retrying in 10 s: %s", who, exc)
                 await trio.sleep(10)
