@@ -250,18 +250,10 @@ class Dao:
         EIP712Domain listed in types, uint256 values as decimal strings."""
         if support not in (AGAINST, FOR, ABSTAIN):
             raise ValueError("support must be 0 (against), 1 (for) or 2 (abstain)")
-        _fields, name, version, chain_id, contract, _salt, _ext = (
-            self.governor.functions.eip712Domain().call()
-        )
         return {
             "types": records.BALLOT_TYPES,
             "primaryType": "Ballot",
-            "domain": {
-                "name": name,
-                "version": version,
-                "chainId": str(chain_id),
-                "verifyingContract": contract,
-            },
+            "domain": _eip712_domain(self.governor),
             "message": {
                 "proposalId": str(proposal_id),
                 "support": support,
@@ -282,9 +274,6 @@ class Dao:
 
     def delegation_typed_data(self, delegator: str, delegatee: str, expiry: int) -> dict[str, Any]:
         """What a member signs to delegate without paying gas (ERC20Votes delegateBySig)."""
-        _fields, name, version, chain_id, contract, _salt, _ext = (
-            self.token.functions.eip712Domain().call()
-        )
         nonce = self.token.functions.nonces(to_checksum_address(delegator)).call()
         return {
             "types": {
@@ -296,12 +285,7 @@ class Dao:
                 ],
             },
             "primaryType": "Delegation",
-            "domain": {
-                "name": name,
-                "version": version,
-                "chainId": str(chain_id),
-                "verifyingContract": contract,
-            },
+            "domain": _eip712_domain(self.token),
             "message": {
                 "delegatee": to_checksum_address(delegatee),
                 "nonce": str(nonce),
@@ -379,6 +363,19 @@ class Dao:
 
 def args_tuple(proposal: Proposal) -> tuple[Any, ...]:
     return proposal.targets, proposal.values, proposal.calldatas, proposal.description
+
+
+def _eip712_domain(contract: Contract) -> dict[str, str]:
+    """A contract's own EIP-712 domain (ERC-5267 eip712Domain()), as wallets take it."""
+    _fields, name, version, chain_id, address, _salt, _ext = (
+        contract.functions.eip712Domain().call()
+    )
+    return {
+        "name": name,
+        "version": version,
+        "chainId": str(chain_id),
+        "verifyingContract": address,
+    }
 
 
 def _action(proposal: Proposal) -> tuple[Any, ...]:

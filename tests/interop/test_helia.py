@@ -37,6 +37,24 @@ def helia(node_binary: str, *args: str) -> dict[str, Any]:
     return dict(json.loads(lines[-1]))
 
 
+def helia_serving(node_binary: str, *args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """Start a serving Helia (it stops when the test kills it); return it and its offer."""
+    serving = subprocess.Popen(
+        [node_binary, "--import", "./polyfill.mjs", "helia_peer.mjs", *args],
+        cwd=INTEROP_DIR,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert serving.stdout is not None
+    line = serving.stdout.readline()
+    if not line:
+        serving.kill()
+        raise AssertionError(serving.stderr.read() if serving.stderr else "no output")
+    return serving, dict(json.loads(line))
+
+
 def zion_add(node: NodeProcess, data: bytes) -> str:
     response = node.api.post("/api/v1/ipfs/add", files=[("file", ("data.bin", data))])
     assert response.status_code == 201, response.text
@@ -66,19 +84,8 @@ def test_zion_fetches_a_file_added_on_helia(
 ) -> None:
     source = tmp_path / "source.bin"
     source.write_bytes(DATA)
-    serving = subprocess.Popen(
-        [node_binary, "--import", "./polyfill.mjs", "helia_peer.mjs", "serve", str(source)],
-        cwd=INTEROP_DIR,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    serving, offer = helia_serving(node_binary, "serve", str(source))
     try:
-        assert serving.stdout is not None
-        line = serving.stdout.readline()
-        assert line, serving.stderr.read() if serving.stderr else "no output"
-        offer = json.loads(line)
         # Helia's default import equals Zion's default profile: same CID for the same bytes.
         assert offer["cid"] == str(import_bytes(DATA, DiscardingSink()).cid)
         response = zion_node.api.post("/api/v1/peers", json={"multiaddr": offer["addr"]})
@@ -118,19 +125,8 @@ def test_the_gateways_car_reads_with_ipld_car(node_binary: str, zion_node: NodeP
 def test_zion_reads_a_sharded_directory_made_by_helia(
     node_binary: str, zion_node: NodeProcess
 ) -> None:
-    serving = subprocess.Popen(
-        [node_binary, "--import", "./polyfill.mjs", "helia_peer.mjs", "serve-dir", "6000"],
-        cwd=INTEROP_DIR,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    serving, offer = helia_serving(node_binary, "serve-dir", "6000")
     try:
-        assert serving.stdout is not None
-        line = serving.stdout.readline()
-        assert line, serving.stderr.read() if serving.stderr else "no output"
-        offer = json.loads(line)
         # The same directory built by Zion's importer (tests/unit/storage/test_unixfs_hamt.py).
         assert offer["cid"] == JS_IMPORTER["unixfs-v1-2025", 6000]
         zion_node.api.post("/api/v1/peers", json={"multiaddr": offer["addr"]}).raise_for_status()

@@ -6,6 +6,7 @@ import io
 import threading
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -23,7 +24,7 @@ from zion.storage.unixfs.importer import DiscardingSink
 CHUNK = 1024 * 1024
 
 
-def make_service(tmp_path: Path) -> tuple[ContentService, Blockstore]:
+def make_service(tmp_path: Path, **options: Any) -> tuple[ContentService, Blockstore]:
     store = Blockstore(tmp_path / "blocks", durable=False)
     service = ContentService(
         store,
@@ -31,6 +32,7 @@ def make_service(tmp_path: Path) -> tuple[ContentService, Blockstore]:
         profile="unixfs-v1-2025",
         retrieval_timeout_s=1.0,
         max_upload_bytes=1 << 30,
+        **options,
     )
     return service, store
 
@@ -184,16 +186,7 @@ async def test_fetching_stops_at_the_storage_limit(tmp_path: Path) -> None:
         store.put(cid, block)
         return block
 
-    store = Blockstore(tmp_path / "blocks", durable=False)
-    service = ContentService(
-        store,
-        PinStore(Database(tmp_path / "zion.db")),
-        profile="unixfs-v1-2025",
-        retrieval_timeout_s=1.0,
-        max_upload_bytes=1 << 30,
-        max_storage_bytes=1000,
-        fetch=fetch,
-    )
+    service, store = make_service(tmp_path, max_storage_bytes=1000, fetch=fetch)
     first, second, third = network
     assert await service.get_block(first) == network[first]
     # Over the limit: the unpinned first block is collected to make room for the second.
