@@ -30,7 +30,6 @@ from zion.protocols import records
 AGAINST: Final = 0
 FOR: Final = 1
 ABSTAIN: Final = 2
-SUPPORT_NAMES: Final = {"against": AGAINST, "for": FOR, "abstain": ABSTAIN}
 #: IGovernor.ProposalState, in order.
 PROPOSAL_STATES: Final = (
     "Pending",

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from zion.gateway.services import BadRequest, Governance, InvalidInput
 from zion.gateway.views import ballot_json
+from zion.protocols.records import SUPPORT_NAMES
 
 
 def routes(governance: Governance) -> list[Route]:
@@ -35,9 +36,8 @@ def _proposal_id(request: Request) -> int:
 
 
 def _support(value: Any) -> int:
-    names = {"against": 0, "for": 1, "abstain": 2}
-    if isinstance(value, str) and value in names:
-        return names[value]
+    if isinstance(value, str) and value in SUPPORT_NAMES:
+        return SUPPORT_NAMES.index(value)
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1, 2):

@@ -31,7 +31,7 @@ from zion.gateway.services import (
     Services,
     Upload,
 )
-from zion.gateway.sniff import SNIFF_BYTES, content_type, type_from_name
+from zion.gateway.sniff import SNIFF_BYTES, sniff, type_from_name
 from zion.protocols.cid import Cid
 from zion.protocols.errors import ProtocolError
 from zion.protocols.records import Record
@@ -147,7 +147,7 @@ class _IpfsGateway:
             head = b""
             async for piece in self.content.read(node, 0, SNIFF_BYTES):
                 head += piece
-            kind = content_type(None, head)
+            kind = sniff(head)
         headers["Content-Type"] = kind
         headers["X-Content-Type-Options"] = "nosniff"
         disposition = _disposition(request, filename)
@@ -400,7 +400,7 @@ async def create_with_images(
     for upload in files:
         head = upload.file.read(SNIFF_BYTES)
         upload.file.seek(0)
-        kind = content_type(None, head)
+        kind = sniff(head)
         # SVG is a document that can carry script: not accepted as a listing's picture.
         if not kind.startswith("image/") or kind == "image/svg+xml":
             raise InvalidInput(

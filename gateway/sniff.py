@@ -29,10 +29,8 @@ def type_from_name(name: str | None) -> str | None:
     return _with_charset(guessed) if guessed else None
 
 
-def content_type(name: str | None, head: bytes) -> str:
-    from_name = type_from_name(name)
-    if from_name:
-        return from_name
+def sniff(head: bytes) -> str:
+    """The type of content that has no telling name, from its first SNIFF_BYTES."""
     for signature, kind in _SIGNATURES:
         if head.startswith(signature):
             return kind

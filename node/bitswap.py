@@ -175,11 +175,11 @@ class Bitswap:
                     wanted.sent_to.add(peer)
                     wanted.asked.add(peer)
                     want = Want(wanted.cid, WantType.BLOCK, send_dont_have=True)
-                    self._queue(peer, Message(wants=[want]), 64)
+                    self._queue(peer, Message(wants=[want]))
 
     def _cancel(self, wanted: _Wanted) -> None:
         for peer in wanted.asked:
-            self._queue(peer, Message(wants=[Want(wanted.cid, cancel=True)]), 64)
+            self._queue(peer, Message(wants=[Want(wanted.cid, cancel=True)]))
 
     async def _search_providers(self, wanted: _Wanted) -> None:
         try:
@@ -236,7 +236,7 @@ class Bitswap:
         wanted.done.set()
         others = wanted.asked - {peer}
         for other in others:
-            self._queue(other, Message(wants=[Want(wanted.cid, cancel=True)]), 64)
+            self._queue(other, Message(wants=[Want(wanted.cid, cancel=True)]))
         self._serve_waiting_peers(cid, block)
 
     async def _on_wants(self, peer: str, message: Message) -> None:
@@ -264,7 +264,7 @@ class Bitswap:
             while len(ledger) > limits.MAX_BITSWAP_WANTS:
                 ledger.popitem(last=False)
         if not reply.is_empty():
-            self._queue(peer, reply, 64 * (len(reply.haves) + len(reply.dont_haves)))
+            self._queue(peer, reply)
         await self._serve_from_ledger(peer)
 
     async def _serve_from_ledger(self, peer: str) -> None:
@@ -291,14 +291,14 @@ class Bitswap:
             size = self._store.size(want.cid)
             if size is None or want.want_type == WantType.HAVE:
                 continue  # not here yet; or a want-have, answered when the block comes
-            if not self._has_room(peer, size + 64):
+            if not self._has_room(peer, size + bitswap.BLOCK_OVERHEAD):
                 return
             ledger.pop(key, None)
             try:
                 block = await trio.to_thread.run_sync(self._store.get, want.cid)
             except StorageError:
                 continue
-            self._queue(peer, Message(blocks=[(want.cid, block)]), len(block) + 64, force=True)
+            self._queue(peer, Message(blocks=[(want.cid, block)]), force=True)
 
     def _serve_waiting_peers(self, cid: Cid, block: bytes) -> None:
         for peer, ledger in self._ledgers.items():
@@ -307,10 +307,10 @@ class Bitswap:
                 continue
             if want.want_type == WantType.HAVE and len(block) >= SEND_BLOCK_FOR_HAVE_BELOW:
                 del ledger[cid.multihash]
-                self._queue(peer, Message(haves=[want.cid]), 64)
-            elif self._has_room(peer, len(block) + 64):
+                self._queue(peer, Message(haves=[want.cid]))
+            elif self._has_room(peer, len(block) + bitswap.BLOCK_OVERHEAD):
                 del ledger[cid.multihash]
-                self._queue(peer, Message(blocks=[(want.cid, block)]), len(block) + 64)
+                self._queue(peer, Message(blocks=[(want.cid, block)]))
 
     def forget_peer(self, peer: str) -> None:
         """The peer is gone: drop its wants and whatever was queued for it."""
@@ -329,8 +329,9 @@ class Bitswap:
         outbox = self._outboxes.get(peer)
         return outbox is None or outbox.queued_bytes + size <= MAX_QUEUED_BYTES_PER_PEER
 
-    def _queue(self, peer: str, message: Message, size: int, *, force: bool = False) -> None:
+    def _queue(self, peer: str, message: Message, *, force: bool = False) -> None:
         """Add to ``peer``'s outbox, or drop if full (``force``: room was checked before)."""
+        size = _size(message)
         outbox = self._outboxes.setdefault(peer, _Outbox())
         if not force and outbox.queued_bytes + size > MAX_QUEUED_BYTES_PER_PEER:
             self.stats.dropped_replies += 1
@@ -375,6 +376,17 @@ class Bitswap:
                 self._outboxes.pop(peer, None)
 
 
+#: Bytes a want or a presence adds to a message (a CID and a few keys), rounded up.
+_ENTRY_BYTES: Final = 64
+
+
+def _size(message: Message) -> int:
+    """Bytes ``message`` adds to an outbox, for the per-peer limit."""
+    entries = len(message.wants) + len(message.haves) + len(message.dont_haves)
+    blocks = sum(len(block) + bitswap.BLOCK_OVERHEAD for _, block in message.blocks)
+    return blocks + entries * _ENTRY_BYTES
+
+
 #: Blocks plus presences per packed message, under what a receiver accepts.
 _MAX_ITEMS: Final = limits.MAX_BITSWAP_BLOCKS // 2
 
@@ -386,12 +398,10 @@ def _pack(messages: list[Message]) -> list[Message]:
     current = Message()
     used = 0
     for message in messages:
-        for want in message.wants:
-            current.wants.append(want)
-            used += 64
+        current.wants += message.wants
         current.haves += message.haves
         current.dont_haves += message.dont_haves
-        used += 64 * (len(message.haves) + len(message.dont_haves))
+        used += _ENTRY_BYTES * (len(message.wants) + len(message.haves) + len(message.dont_haves))
         for cid, block in message.blocks:
             items = len(current.blocks) + len(current.haves) + len(current.dont_haves)
             if current.blocks and (used + len(block) > budget or items >= _MAX_ITEMS):

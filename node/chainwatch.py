@@ -8,12 +8,15 @@ reading a block twice harmless.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any, Final
 
 import trio
+from eth_utils.abi import event_abi_to_log_topic
 
+from zion.contracts import artifacts
 from zion.contracts.client import Dao
 from zion.contracts.errors import ChainError
 from zion.storage.dao import ChainEvent, DaoStore
@@ -86,13 +89,28 @@ class ChainWatcher:
         return stored
 
     def _events(self, start: int, end: int) -> list[ChainEvent]:
+        """One eth_getLogs for the governor's address; each log decoded by its topic."""
+        governor = self._dao.governor
+        logs = self._dao.chain.w3.eth.get_logs(
+            {"address": governor.address, "fromBlock": start, "toBlock": end}
+        )
         found = []
-        for name, kind in _EVENTS.items():
-            for entry in getattr(self._dao.governor.events, name)().get_logs(
-                from_block=start, to_block=end
-            ):
-                found.append(_event(kind, entry))
+        for entry in logs:
+            known = _decoders().get(bytes(entry["topics"][0])) if entry["topics"] else None
+            if known is not None:
+                name, kind = known
+                found.append(_event(kind, getattr(governor.events, name)().process_log(entry)))
         return found
+
+
+@functools.cache
+def _decoders() -> dict[bytes, tuple[str, str]]:
+    """Log topic -> (event name, kind), from the Governor's ABI."""
+    return {
+        event_abi_to_log_topic(item): (item["name"], _EVENTS[item["name"]])  # type: ignore[arg-type]
+        for item in artifacts.load(artifacts.GOVERNOR).abi
+        if item.get("type") == "event" and item.get("name") in _EVENTS
+    }
 
 
 def _event(kind: str, entry: Any) -> ChainEvent:

@@ -13,24 +13,22 @@ web3 is synchronous: every chain call runs in a worker thread.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 import trio
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
-from zion.contracts.client import AGAINST, FOR, Chain, Dao, Deployment, ballot_signer
+from zion.contracts.client import Chain, Dao, Deployment, ballot_signer
 from zion.contracts.errors import ChainError, ContractRevert
 from zion.gateway.services import InvalidInput, NotFound, Unavailable
 from zion.node.config import ChainConfig
 from zion.node.publishing import Publisher
 from zion.protocols import records
 from zion.protocols.errors import ProtocolError
-from zion.protocols.records import BallotBody, Record
+from zion.protocols.records import SUPPORT_NAMES, BallotBody, Record
 from zion.storage.dao import DaoStore
 from zion.storage.records import RecordStore
-
-SUPPORT_NAMES: Final = ("against", "for", "abstain")
 
 
 def connect_dao(chain: ChainConfig) -> Dao:
@@ -149,7 +147,7 @@ class GovernanceService:
         dao = await self._chain()
         if not is_address(voter):
             raise InvalidInput("voter must be an Ethereum address (0x and 40 hex digits)")
-        if support not in (AGAINST, FOR, 2):
+        if not 0 <= support < len(SUPPORT_NAMES):
             raise InvalidInput("support must be 0 (against), 1 (for) or 2 (abstain)")
         typed: dict[str, Any] = await _call(dao.ballot_typed_data, proposal_id, support, voter)
         return typed

@@ -35,6 +35,8 @@ PROFILE_SUBJECT: Final = "profile"
 
 KINDS: Final = ("listing", "message", "profile", "tombstone", "ballot")
 Kind = Literal["listing", "message", "profile", "tombstone", "ballot"]
+#: A ballot's ``support``, by value (GovernorCountingSimple): 0 against, 1 for, 2 abstain.
+SUPPORT_NAMES: Final = ("against", "for", "abstain")
 #: The Governor's EIP-712 domain name and version (ZionGovernor's constructor passes the name;
 #: OpenZeppelin's Governor fixes the version): ballots are checked without asking the chain.
 GOVERNOR_EIP712_NAME: Final = "ZionGovernor"

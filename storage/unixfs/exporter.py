@@ -8,7 +8,7 @@ level whatever the file's size. Every decoded node is checked against its parent
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Protocol, runtime_checkable
 
 from zion.protocols.cid import DAG_PB, RAW, Cid
 from zion.protocols.dagpb import PBNode, decode_node
@@ -30,6 +30,7 @@ class BlockGetter(Protocol):
     async def get_block(self, cid: Cid) -> bytes: ...
 
 
+@runtime_checkable
 class Prefetcher(Protocol):
     def prefetch(self, cids: list[Cid]) -> None:
         """Start getting these blocks (without waiting), soon to be asked for in order."""
@@ -127,7 +128,7 @@ async def _read(
         offset += size
         if offset >= end:
             break
-    prefetch = getattr(getter, "prefetch", None)
+    prefetch = getter.prefetch if isinstance(getter, Prefetcher) else None
     if prefetch is not None:
         prefetch([cid for cid, *_ in needed[:PREFETCH_BLOCKS]])
     for index, (cid, size, child_start, child_end) in enumerate(needed):
