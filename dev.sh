@@ -79,6 +79,9 @@ case "$cmd" in
     test)
         setup_python
         setup_node_packages
+        # The browser tests drive Debian's Chromium (Playwright's own browser download
+        # cannot run here); Playwright's driver comes with its Python wheel.
+        need_apt chromium
         log "ruff"
         "$VENV/bin/ruff" check .
         "$VENV/bin/ruff" format --check .
