@@ -16,11 +16,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from zion import __version__
-from zion.gateway import dao, ipfs
+from zion.gateway import dao, ipfs, openapi, webui
 from zion.gateway.problems import problem
 from zion.gateway.security import (
     MAX_BODY_BYTES,
-    TOKEN_COOKIE,
     BodyTooLarge,
     GatewaySecurity,
     SecurityMiddleware,
@@ -46,6 +45,7 @@ def build_app(services: Services, security: GatewaySecurity) -> Starlette:
         Route("/api/v1/peers", api.connect, methods=["POST"]),
         Route("/api/v1/listings", api.list_listings, methods=["GET"]),
         Route("/api/v1/listings", api.create_listing, methods=["POST"]),
+        Route("/api/v1/categories", api.categories, methods=["GET"]),
         Route("/api/v1/listings/{listing_id}", api.get_listing, methods=["GET"]),
         Route("/api/v1/listings/{listing_id}", api.update_listing, methods=["PUT"]),
         Route("/api/v1/listings/{listing_id}", api.delete_listing, methods=["DELETE"]),
@@ -56,6 +56,8 @@ def build_app(services: Services, security: GatewaySecurity) -> Starlette:
         Route("/api/v1/events", api.events, methods=["GET"]),
         *ipfs.routes(services.content),
         *dao.routes(services.governance),
+        *webui.routes(),
+        *openapi.routes(),
     ]
     return Starlette(
         routes=routes,
@@ -84,9 +86,14 @@ async def _too_large(_: Request, exc: Exception) -> Response:
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    value = _optional_int_param(request, name, low, high)
+    return default if value is None else value
+
+
+def _optional_int_param(request: Request, name: str, low: int, high: int) -> int | None:
     raw = request.query_params.get(name)
-    if raw is None:
-        return default
+    if raw is None or raw == "":
+        return None
     try:
         value = int(raw)
     except ValueError:
@@ -131,7 +138,11 @@ class _Api:
             return problem(401, "unauthorized", "wrong or missing token")
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
-            TOKEN_COOKIE, self.security.token, httponly=True, samesite="strict", path="/"
+            self.security.cookie_name,
+            self.security.token,
+            httponly=True,
+            samesite="strict",
+            path="/",
         )
         return response
 
@@ -161,10 +172,17 @@ class _Api:
             query=params.get("q"),
             category=params.get("category"),
             author=params.get("author"),
+            currency=params.get("currency"),
+            min_price=_optional_int_param(request, "min_price", 0, limits.MAX_PRICE_AMOUNT),
+            max_price=_optional_int_param(request, "max_price", 0, limits.MAX_PRICE_AMOUNT),
             limit=_int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
             cursor=params.get("cursor"),
         )
         return JSONResponse({"items": [listing_json(r) for r in page.items], "next": page.next})
+
+    async def categories(self, _: Request) -> Response:
+        items = self.services.market.categories()
+        return JSONResponse({"items": [{"name": n, "listings": c} for n, c in items]})
 
     async def create_listing(self, request: Request) -> Response:
         """JSON, or multipart: a "listing" field holding the JSON and "image" files, which

@@ -25,6 +25,7 @@ def routes(governance: Governance) -> list[Route]:
         Route("/api/v1/dao/proposals/{proposal_id}", api.proposal, methods=["GET"]),
         Route("/api/v1/dao/proposals/{proposal_id}/ballot", api.ballot, methods=["GET"]),
         Route("/api/v1/dao/proposals/{proposal_id}/ballots", api.submit, methods=["POST"]),
+        Route("/api/v1/dao/proposals/{proposal_id}/vote", api.vote, methods=["POST"]),
     ]
 
 
@@ -107,6 +108,12 @@ class _DaoApi:
         record = await self.governance.submit_ballot(
             _proposal_id(request), voter, _support(body.get("support")), raw
         )
+        return JSONResponse(ballot_json(record), status_code=201)
+
+    async def vote(self, request: Request) -> Response:
+        """{"support"}: a ballot signed by the node's own wallet (see GET /api/v1/dao)."""
+        body = await _json(request)
+        record = await self.governance.vote(_proposal_id(request), _support(body.get("support")))
         return JSONResponse(ballot_json(record), status_code=201)
 
 

@@ -3,9 +3,15 @@
 - Host: only the gateway's own names (stops DNS rebinding: a hostile page whose name resolves
   to 127.0.0.1 still sends its own Host).
 - Origin: browsers send it on cross-site requests; only our own origins and configured ones.
-- Token: mutating requests (anything but GET/HEAD/OPTIONS) carry the API token, as
-  ``Authorization: Bearer`` or the login cookie.
+- Fetch metadata: API requests a browser marks as cross-site or same-site are refused, so
+  neither another site nor a sandboxed (opaque-origin) page under /ipfs/ reaches the API.
+- Token: every API request, and every mutating request anywhere, carries the API token, as
+  ``Authorization: Bearer`` or the login cookie. A gateway bound beyond loopback wants it
+  on every request but the login exchange.
 - Size: request bodies are capped before a route reads them.
+- Headers: everything but /ipfs/ content (which has its own sandbox policy) goes out with a
+  Content-Security-Policy that allows no inline script and no other origin, and is not
+  frameable.
 """
 
 from __future__ import annotations
@@ -18,13 +24,38 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zion.gateway.problems import problem
 
-TOKEN_COOKIE: Final = "zion_token"  # noqa: S105 (a cookie name, not a secret)
+#: The login cookie is ``zion_token_<port>``: browsers keep cookies per host, not per port, so
+#: one name for all would let the login to one local node overwrite another's (Jupyter names
+#: its cookies by port for the same reason).
+TOKEN_COOKIE_PREFIX: Final = "zion_token_"  # noqa: S105 (a cookie name, not a secret)
 MAX_BODY_BYTES: Final = 256 * 1024
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Routes whose bodies are files (content uploads), limited by the node's upload limit.
 UPLOAD_PATHS: Final = frozenset({"/api/v1/ipfs/add", "/api/v1/ipfs/car", "/api/v1/listings"})
 #: Paths reachable without the token even when mutating (the login exchange itself).
 OPEN_PATHS: Final = frozenset({"/login"})
+API_PREFIX: Final = "/api/"
+#: Served with their own policy (gateway.ipfs: ``sandbox``), not the web UI's.
+CONTENT_PREFIX: Final = "/ipfs/"
+#: ``Sec-Fetch-Site`` values that mean "not a page of this gateway" (fetch metadata).
+FOREIGN_FETCH_SITES: Final = frozenset({"cross-site", "same-site"})
+#: The web UI is plain files from this gateway: no inline script or style, no other origin.
+UI_CSP: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:;"
+    " connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none';"
+    " form-action 'self'; frame-ancestors 'none'"
+)
+UI_HEADERS: Final = (
+    (b"content-security-policy", UI_CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+)
+LOOPBACK_HOSTS: Final = frozenset({"localhost", "::1", "[::1]"})
+
+
+def is_loopback(host: str) -> bool:
+    return host.lower() in LOOPBACK_HOSTS or host.startswith("127.")
 
 
 class GatewaySecurity:
@@ -43,6 +74,8 @@ class GatewaySecurity:
         #: Routes that take files get this limit instead of MAX_BODY_BYTES.
         self.body_limits = {path: upload_limit for path in UPLOAD_PATHS}
         self.host = host
+        #: Bound beyond loopback: anyone on the network can connect, so nothing is open.
+        self.remote = not is_loopback(host)
         self._extra_hosts = extra_hosts
         self._extra_origins = extra_origins
         self.set_port(port)
@@ -55,10 +88,18 @@ class GatewaySecurity:
         self.allowed_hosts = frozenset(h.lower() for h in hosts)
         self.allowed_origins = frozenset(o.lower() for o in origins)
 
+    @property
+    def cookie_name(self) -> str:
+        return cookie_name(self.port)
+
     def token_ok(self, presented: str | None) -> bool:
         return presented is not None and hmac.compare_digest(
             presented.encode("utf-8", "replace"), self.token.encode("utf-8")
         )
+
+
+def cookie_name(port: int) -> str:
+    return f"{TOKEN_COOKIE_PREFIX}{port}"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -68,7 +109,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def presented_token(scope: Scope) -> str | None:
+def presented_token(scope: Scope, cookie: str) -> str | None:
     auth = _header(scope, b"authorization")
     if auth and auth[:7].lower() == "bearer ":
         return auth[7:].strip()
@@ -80,7 +121,7 @@ def presented_token(scope: Scope) -> str | None:
         cookies.load(cookie_header)
     except Exception:  # a malformed Cookie header is the client's problem, not ours
         return None
-    return cookies[TOKEN_COOKIE].value if TOKEN_COOKIE in cookies else None
+    return cookies[cookie].value if cookie in cookies else None
 
 
 class SecurityMiddleware:
@@ -94,6 +135,8 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if not scope["path"].startswith(CONTENT_PREFIX):
+            send = _with_ui_headers(send)
         host = (_header(scope, b"host") or "").lower()
         if host not in self.security.allowed_hosts:
             await problem(421, "bad-host", f"host {host[:100]!r} is not this gateway")(
@@ -108,12 +151,23 @@ class SecurityMiddleware:
             return
         method = scope["method"]
         path = scope["path"]
-        needs_token = method not in SAFE_METHODS and path not in OPEN_PATHS
-        if needs_token and not self.security.token_ok(presented_token(scope)):
+        is_api = path.startswith(API_PREFIX)
+        fetch_site = _header(scope, b"sec-fetch-site")
+        if is_api and fetch_site in FOREIGN_FETCH_SITES:
+            await problem(403, "cross-site", "the API does not answer other sites' pages")(
+                scope, receive, send
+            )
+            return
+        needs_token = path not in OPEN_PATHS and (
+            is_api or method not in SAFE_METHODS or self.security.remote
+        )
+        presented = presented_token(scope, self.security.cookie_name)
+        if needs_token and not self.security.token_ok(presented):
             await problem(
                 401,
                 "unauthorized",
-                "this request needs the node's API token (Authorization: Bearer <token>)",
+                "this request needs the node's API token: open the login URL that `zion run`"
+                " printed (or run `zion open`), or send Authorization: Bearer <token>",
             )(scope, receive, send)
             return
         limit = self.security.body_limits.get(path, MAX_BODY_BYTES)
@@ -124,6 +178,17 @@ class SecurityMiddleware:
             )
             return
         await self.app(scope, _capped(receive, limit), send)
+
+
+def _with_ui_headers(send: Send) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            present = {key.lower() for key, _ in message.get("headers", ())}
+            extra = [(key, value) for key, value in UI_HEADERS if key not in present]
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return wrapped
 
 
 def _capped(receive: Receive, limit: int) -> Receive:

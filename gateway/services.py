@@ -89,7 +89,14 @@ class Market(Protocol):
         author: str | None,
         limit: int,
         cursor: str | None,
+        currency: str | None = None,
+        min_price: int | None = None,
+        max_price: int | None = None,
     ) -> Page: ...
+
+    def categories(self) -> list[tuple[str, int]]:
+        """The most used categories, with how many listings each has."""
+        ...
 
     def get(self, listing_id: str) -> Record: ...
 
@@ -209,6 +216,10 @@ class Governance(Protocol):
     async def ballot_typed_data(
         self, proposal_id: int, voter: str, support: int
     ) -> dict[str, Any]: ...
+
+    async def vote(self, proposal_id: int, support: int) -> Record:
+        """A ballot signed by the node's own wallet."""
+        ...
 
     async def submit_ballot(
         self, proposal_id: int, voter: str, support: int, signature: bytes

@@ -14,6 +14,7 @@ import click
 from zion import __version__
 from zion.node.cli_dao import dao
 from zion.node.cli_ipfs import ipfs
+from zion.node.cli_open import open_ui
 from zion.node.cli_wallet import wallet
 from zion.node.errors import NodeError
 from zion.node.home import NodeHome, resolve_home
@@ -377,6 +378,7 @@ def chat_read(ctx: Context, channel: str, limit: int, as_json: bool) -> None:
 cli.add_command(ipfs)
 cli.add_command(wallet)
 cli.add_command(dao)
+cli.add_command(open_ui)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from zion.gateway.security import is_loopback
 from zion.node.errors import NodeError
 from zion.storage.unixfs import PROFILES
 
@@ -99,12 +100,18 @@ class GatewayConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     listen: str
     allowed_origins: list[str]
     allowed_hosts: list[str]
+    allow_remote: bool = False
 
     def __post_init__(self) -> None:
         try:
-            parse_host_port(self.listen)
+            host, _ = parse_host_port(self.listen)
         except ValueError as exc:
             raise ValueError(f"listen: {exc}") from None
+        if not is_loopback(host) and not self.allow_remote:
+            raise ValueError(
+                f"listen: {self.listen!r} is reachable from other machines; set"
+                " [gateway] allow_remote = true to mean it (then every request needs the token)"
+            )
 
     @property
     def host(self) -> str:

@@ -19,7 +19,7 @@ import trio
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
-from zion.contracts.client import Chain, Dao, Deployment, ballot_signer
+from zion.contracts.client import Chain, Dao, Deployment, ballot_signer, sign_ballot
 from zion.contracts.errors import ChainError, ContractRevert
 from zion.gateway.services import InvalidInput, NotFound, Unavailable
 from zion.node.config import ChainConfig
@@ -85,6 +85,8 @@ class GovernanceService:
             "governor": deployment.governor,
             "timelock": deployment.timelock,
             "relayer": self._relayer,
+            # The node's own unlocked wallet, which can vote, propose, queue and execute.
+            "wallet": None if self._account is None else self._account.address,
         }
 
     async def proposals(self) -> list[dict[str, Any]]:
@@ -151,6 +153,14 @@ class GovernanceService:
             raise InvalidInput("support must be 0 (against), 1 (for) or 2 (abstain)")
         typed: dict[str, Any] = await _call(dao.ballot_typed_data, proposal_id, support, voter)
         return typed
+
+    async def vote(self, proposal_id: int, support: int) -> Record:
+        """Sign a ballot with the node's own wallet and publish it like a browser's."""
+        account = self._wallet()
+        typed = await self.ballot_typed_data(proposal_id, account.address, support)
+        return await self.submit_ballot(
+            proposal_id, account.address, support, sign_ballot(account, typed)
+        )
 
     async def submit_ballot(
         self, proposal_id: int, voter: str, support: int, signature: bytes

@@ -24,6 +24,8 @@ from zion.storage.records import RecordStore
 PinImages = Callable[[str, list[Cid]], Awaitable[None]]
 
 DEFAULT_LISTING_DAYS: Final = 30
+#: Categories offered as filters: the most used ones.
+MAX_CATEGORIES: Final = 100
 _DAY_MS: Final = 24 * 3600 * 1000
 _CONTROL_FIELDS: Final = frozenset({"expires", "expires_in_days"})
 
@@ -50,14 +52,27 @@ class MarketService:
         author: str | None,
         limit: int,
         cursor: str | None,
+        currency: str | None = None,
+        min_price: int | None = None,
+        max_price: int | None = None,
     ) -> Page:
         try:
             page = self._store.listings(
-                query=query, category=category, author=author, limit=limit, cursor=cursor
+                query=query,
+                category=category,
+                author=author,
+                currency=currency,
+                min_price=min_price,
+                max_price=max_price,
+                limit=limit,
+                cursor=cursor,
             )
         except StorageError as exc:
             raise InvalidInput(str(exc)) from None
         return Page(page.items, page.next)
+
+    def categories(self) -> list[tuple[str, int]]:
+        return self._store.categories(MAX_CATEGORIES)
 
     def get(self, listing_id: str) -> Record:
         record = self._store.listing(listing_id, prefer_author=self._peer_id)

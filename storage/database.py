@@ -119,6 +119,13 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         block_hash TEXT NOT NULL
     );
     """,
+    # 5: listing prices, for price filters. Rows from before are NULL until RecordStore
+    # fills them in from the stored records (SQL cannot read the signed record blocks).
+    """
+    ALTER TABLE listings ADD COLUMN currency TEXT;
+    ALTER TABLE listings ADD COLUMN price_amount INTEGER;
+    CREATE INDEX listings_by_price ON listings (currency, price_amount);
+    """,
 )
 
 

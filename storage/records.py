@@ -79,6 +79,28 @@ def event_for(record: Record) -> tuple[str, dict[str, Any]]:
 class RecordStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._fill_listing_prices()
+
+    def _fill_listing_prices(self) -> None:
+        """Listings stored before migration 5 get their price columns from their records."""
+        conn = self._db.conn
+        with self._db.lock:
+            rows = conn.execute(
+                "SELECT l.record_id, r.block FROM listings l JOIN records r ON r.id = l.record_id"
+                " WHERE l.price_amount IS NULL"
+            ).fetchall()
+            if not rows:
+                return
+            updates = []
+            for record_id, block in rows:
+                body = decode_record(block).body
+                assert isinstance(body, ListingBody)
+                updates.append((body.price.currency, body.price.amount, record_id))
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "UPDATE listings SET currency = ?, price_amount = ? WHERE record_id = ?", updates
+            )
+            conn.execute("COMMIT")
 
     # --- writes --------------------------------------------------------------------------
 
@@ -165,7 +187,7 @@ class RecordStore:
         if isinstance(body, ListingBody):
             conn.execute(
                 "INSERT INTO listings (record_id, author, subject, title, description, tags,"
-                " category, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " category, created, currency, price_amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.author,
@@ -175,6 +197,8 @@ class RecordStore:
                     " ".join(body.tags),
                     body.category,
                     record.created,
+                    body.price.currency,
+                    body.price.amount,
                 ),
             )
         elif isinstance(body, MessageBody):
@@ -282,6 +306,15 @@ class RecordStore:
     def count_listings(self) -> int:
         return int(self._query("SELECT count(*) FROM listings")[0][0])
 
+    def categories(self, limit: int) -> list[tuple[str, int]]:
+        """The most used listing categories with their listing counts."""
+        rows = self._query(
+            "SELECT category, count(*) AS n FROM listings GROUP BY category"
+            " ORDER BY n DESC, category LIMIT ?",
+            (limit,),
+        )
+        return [(str(name), int(count)) for name, count in rows]
+
     def count_messages(self) -> int:
         return int(self._query("SELECT count(*) FROM messages")[0][0])
 
@@ -291,10 +324,16 @@ class RecordStore:
         query: str | None = None,
         category: str | None = None,
         author: str | None = None,
+        currency: str | None = None,
+        min_price: int | None = None,
+        max_price: int | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        """Listings newest first, filtered; ``cursor`` continues a previous page."""
+        """Listings newest first, filtered; ``cursor`` continues a previous page. Prices are
+        amounts in the currency's smallest unit; they compare only within ``currency``."""
+        if (min_price is not None or max_price is not None) and not currency:
+            raise StorageError("a price filter needs a currency")
         limit = max(1, min(limit, MAX_PAGE))
         where: list[str] = []
         params: list[Any] = []
@@ -310,6 +349,15 @@ class RecordStore:
         if author:
             where.append("l.author = ?")
             params.append(author)
+        if currency:
+            where.append("l.currency = ?")
+            params.append(currency)
+        if min_price is not None:
+            where.append("l.price_amount >= ?")
+            params.append(min_price)
+        if max_price is not None:
+            where.append("l.price_amount <= ?")
+            params.append(max_price)
         if cursor:
             created, record_id = parse_cursor(cursor)
             where.append("(l.created, l.record_id) < (?, ?)")

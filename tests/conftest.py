@@ -28,8 +28,8 @@ def make_listing(
 ) -> records.Record:
     body = records.ListingBody(
         title=title,
-        price=records.Price(amount=12000, currency="EUR"),
-        category="bikes",
+        price=fields.pop("price", records.Price(amount=12000, currency="EUR")),  # type: ignore[arg-type]
+        category=str(fields.pop("category", "bikes")),
         description=str(fields.pop("description", "A red bicycle, barely used")),
         tags=list(fields.pop("tags", ["red", "bicycle"])),  # type: ignore[call-overload]
     )

@@ -11,7 +11,7 @@ import pytest
 from eth_account import Account
 
 from tests.contracts.chains import ETH, World, transfer_proposal
-from tests.unit.gateway.harness import AUTH, serve
+from tests.unit.gateway.harness import AUTH, anonymous, serve
 from zion.contracts.client import sign_ballot
 
 on_eth_tester = pytest.mark.parametrize("w3", ["eth-tester"], indirect=True)
@@ -44,7 +44,8 @@ async def test_a_wallet_signs_the_served_typed_data_and_the_ballot_is_published(
     assert isinstance(typed["message"]["proposalId"], str)  # uint256 as decimal text
     signature = "0x" + sign_ballot(voter, typed).hex()
     body = {"voter": voter.address, "support": 1, "signature": signature}
-    unauthenticated = await api.post(f"{url}/ballots", json=body)
+    async with anonymous(api) as anon:
+        unauthenticated = await anon.post(f"{url}/ballots", json=body)
     assert unauthenticated.status_code == 401
     response = await api.post(f"{url}/ballots", json=body, headers=AUTH)
     assert response.status_code == 201, response.text
@@ -129,6 +130,29 @@ async def test_propose_queue_execute_through_the_api(world: World, tmp_path: Pat
         executed = await api.post(f"/api/v1/dao/proposals/{proposal_id}/execute", headers=AUTH)
         assert executed.json()["state"] == "Executed"
     assert world.w3.eth.get_balance(recipient) == ETH // 4
+
+
+@on_eth_tester
+async def test_the_node_votes_with_its_own_wallet(world: World, tmp_path: Path) -> None:
+    proposal = transfer_proposal(world, Account.create().address)
+    voter = world.voters[2]
+    async with serve(tmp_path, lambda: world.dao, account=voter) as api:
+        assert (await api.get("/api/v1/dao")).json()["wallet"] == voter.address
+        url = f"/api/v1/dao/proposals/{proposal.id}"
+        bad = await api.post(f"{url}/vote", json={"support": "maybe"})
+        assert bad.status_code == 422
+        voted = await api.post(f"{url}/vote", json={"support": "against"})
+        assert voted.status_code == 201, voted.text
+        assert voted.json()["voter"] == voter.address and voted.json()["support"] == 0
+        shown = (await api.get(url)).json()
+    assert int(shown["preview"]["against"]) > 0 and shown["preview"]["for"] == "0"
+
+
+@on_eth_tester
+async def test_without_a_wallet_the_node_cannot_vote(api: httpx.AsyncClient) -> None:
+    proposal_id = "1" * 20
+    no_wallet = await api.post(f"/api/v1/dao/proposals/{proposal_id}/vote", json={"support": 1})
+    assert no_wallet.status_code == 503 and "wallet" in no_wallet.json()["detail"]
 
 
 @on_eth_tester

@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +41,11 @@ class NodeProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.base_url = ""
         self.client: httpx.Client | None = None
+
+    @property
+    def token(self) -> str:
+        """The node's API token (its home's ``api_token``, written by the first start)."""
+        return (self.home / "api_token").read_text().strip()
 
     @property
     def log_file(self) -> Path:
@@ -79,9 +85,10 @@ class NodeProcess:
             if not url_file.exists():
                 return False
             self.base_url = url_file.read_text().strip()
-            token = (self.home / "api_token").read_text().strip()
             self.client = httpx.Client(
-                base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+                base_url=self.base_url,
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=30,
             )
             return self.client.get("/api/v1/node").status_code == 200
 
@@ -167,3 +174,30 @@ class NodeProcess:
 
     def connected_to(self, peer_id: str) -> bool:
         return any(p["peer_id"] == peer_id for p in self.api.get("/api/v1/peers").json()["items"])
+
+
+#: ``spawn(name, bootstrap=None, extra=None)``: a started node, once its API answers.
+Spawn = Callable[..., NodeProcess]
+
+
+@contextmanager
+def spawned_nodes(root: Path) -> Iterator[Spawn]:
+    """Start named nodes with homes under ``root``; every one still running is killed on exit.
+
+    The ``spawn`` fixtures of tests/integration and tests/e2e are this, over ``tmp_path``.
+    """
+    nodes: list[NodeProcess] = []
+
+    def start(
+        name: str, bootstrap: list[str] | None = None, extra: list[str] | None = None
+    ) -> NodeProcess:
+        node = NodeProcess(root / name, name)
+        nodes.append(node)
+        return node.start(bootstrap=bootstrap, extra=extra)
+
+    try:
+        yield start
+    finally:
+        for node in nodes:
+            if node.process is not None and node.process.poll() is None:
+                node.kill()

@@ -16,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 
 from zion.contracts.client import Dao
 from zion.gateway.app import build_app
-from zion.gateway.security import GatewaySecurity
+from zion.gateway.security import GatewaySecurity, cookie_name
 from zion.gateway.server import serve_gateway
 from zion.gateway.services import Services
 from zion.node.channels import ChannelService
@@ -57,6 +57,16 @@ class _NodeInfo:
         return {}
 
 
+def login_cookie(client: httpx.AsyncClient, value: str = TOKEN) -> dict[str, str]:
+    """The Cookie header a logged-in browser sends to this gateway."""
+    return {"Cookie": f"{cookie_name(client.base_url.port or 80)}={value}"}
+
+
+def anonymous(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """A client of the same gateway that presents no token (close it after use)."""
+    return httpx.AsyncClient(base_url=client.base_url)
+
+
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(tmp_path, None) as http:
@@ -95,6 +105,6 @@ async def serve(
     app = build_app(services, security)
     async with trio.open_nursery() as nursery:
         base_url = await nursery.start(serve_gateway, app, security, "127.0.0.1", 0)
-        async with httpx.AsyncClient(base_url=base_url) as http:
+        async with httpx.AsyncClient(base_url=base_url, headers=AUTH) as http:
             yield http
         nursery.cancel_scope.cancel()

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import trio
 
-from tests.unit.gateway.harness import AUTH, TOKEN, client
+from tests.unit.gateway.harness import AUTH, TOKEN, anonymous, client, login_cookie
 from zion.gateway.security import MAX_BODY_BYTES
 
 __all__ = ["client"]  # the fixture, used by name
@@ -76,9 +76,10 @@ async def test_paging(client: httpx.AsyncClient) -> None:
 async def test_mutations_need_the_token(
     client: httpx.AsyncClient, method: str, path: str, body: Any
 ) -> None:
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "zion_token=wrong"}):
-        response = await client.request(method, path, json=body, headers=headers)
-        assert response.status_code == 401
+    async with anonymous(client) as anon:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, login_cookie(client, "wrong")):
+            response = await anon.request(method, path, json=body, headers=headers)
+            assert response.status_code == 401
     assert (await client.get("/api/v1/listings")).json()["items"] == []
 
 
@@ -89,9 +90,8 @@ async def test_login_sets_a_strict_httponly_cookie(client: httpx.AsyncClient) ->
     assert good.status_code == 303
     cookie = good.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
-    created = await client.post(
-        "/api/v1/listings", json=LISTING, headers={"Cookie": f"zion_token={TOKEN}"}
-    )
+    async with anonymous(client) as anon:
+        created = await anon.post("/api/v1/listings", json=LISTING, headers=login_cookie(client))
     assert created.status_code == 201
 
 
@@ -137,6 +137,28 @@ async def test_oversized_body_is_refused(client: httpx.AsyncClient) -> None:
     huge = b"{" + b" " * MAX_BODY_BYTES + b"}"
     response = await client.post("/api/v1/listings", content=huge, headers=AUTH)
     assert response.status_code == 413
+
+
+async def test_price_filters_and_categories(client: httpx.AsyncClient) -> None:
+    for title, amount, category in (("Lamp", 900, "lamps"), ("Desk", 30000, "furniture")):
+        body = dict(
+            LISTING, title=title, category=category, price={"amount": amount, "currency": "EUR"}
+        )
+        assert (await client.post("/api/v1/listings", json=body)).status_code == 201
+
+    async def titles(**params: object) -> list[str]:
+        response = await client.get("/api/v1/listings", params=params)  # type: ignore[arg-type]
+        assert response.status_code == 200, response.text
+        return [item["title"] for item in response.json()["items"]]
+
+    assert await titles(currency="EUR", max_price=1000) == ["Lamp"]
+    assert await titles(currency="EUR", min_price=1000) == ["Desk"]
+    assert await titles(currency="USD") == []
+    no_currency = await client.get("/api/v1/listings", params={"min_price": 5})
+    assert no_currency.status_code == 422 and "currency" in no_currency.json()["detail"]
+    assert (await client.get("/api/v1/listings", params={"max_price": -1})).status_code == 422
+    categories = (await client.get("/api/v1/categories")).json()["items"]
+    assert categories == [{"name": "furniture", "listings": 1}, {"name": "lamps", "listings": 1}]
 
 
 async def test_bad_query_parameters(client: httpx.AsyncClient) -> None:

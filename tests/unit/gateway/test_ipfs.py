@@ -10,7 +10,7 @@ import random
 import httpx
 import pytest
 
-from tests.unit.gateway.harness import AUTH, UPLOAD_LIMIT, client
+from tests.unit.gateway.harness import AUTH, UPLOAD_LIMIT, anonymous, client
 from zion.protocols.car import encode_header, encode_section, read_car
 from zion.protocols.cid import RAW, Cid
 from zion.storage.unixfs import PROFILES, import_bytes
@@ -217,7 +217,8 @@ async def test_missing_paths_and_traversal(client: httpx.AsyncClient) -> None:
 
 
 async def test_adding_needs_the_token(client: httpx.AsyncClient) -> None:
-    response = await client.post("/api/v1/ipfs/add", files=[("file", ("a", b"x"))])
+    async with anonymous(client) as anon:
+        response = await anon.post("/api/v1/ipfs/add", files=[("file", ("a", b"x"))])
     assert response.status_code == 401
     assert (await client.get("/api/v1/ipfs/stat")).json()["blocks"] == 0
 

@@ -104,6 +104,51 @@ def test_search_filters_and_paging(store: RecordStore, key: Ed25519PrivateKey) -
         store.listings(cursor="garbage")
 
 
+def test_price_and_category_filters(store: RecordStore, key: Ed25519PrivateKey) -> None:
+    prices = [
+        (500, "EUR", "lamps"),
+        (1500, "EUR", "lamps"),
+        (2500, "EUR", "bikes"),
+        (1000, "USD", "bikes"),
+    ]
+    for n, (amount, currency, category) in enumerate(prices):
+        listing = make_listing(
+            key,
+            subject=f"p{n}",
+            created=NOW + n,
+            price=records.Price(amount=amount, currency=currency),
+            category=category,
+        )
+        store.apply(listing, NOW)
+
+    def subjects(**filters: object) -> list[str]:
+        return [r.subject for r in store.listings(**filters).items]  # type: ignore[arg-type]
+
+    assert subjects(currency="EUR", min_price=1000) == ["p2", "p1"]
+    assert subjects(currency="EUR", max_price=1500) == ["p1", "p0"]
+    assert subjects(currency="EUR", min_price=600, max_price=2000) == ["p1"]
+    assert subjects(currency="USD") == ["p3"]
+    assert subjects(currency="EUR", category="bikes") == ["p2"]
+    with pytest.raises(StorageError, match="currency"):
+        store.listings(min_price=1)
+    assert store.categories(10) == [("bikes", 2), ("lamps", 2)]
+    assert store.categories(1) == [("bikes", 2)]
+
+
+def test_prices_of_listings_stored_before_the_price_columns_are_filled_in(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    db = Database(tmp_path / "zion.db")
+    RecordStore(db).apply(make_listing(key, price=records.Price(amount=777, currency="CHF")), NOW)
+    # What a database migrated from schema 4 holds: the new columns empty.
+    db.conn.execute("UPDATE listings SET currency = NULL, price_amount = NULL")
+    store = RecordStore(db)
+    assert db.conn.execute("SELECT currency, price_amount FROM listings").fetchall() == [
+        ("CHF", 777)
+    ]
+    assert len(store.listings(currency="CHF", min_price=777, max_price=777).items) == 1
+
+
 def test_fts_query_quotes_every_word() -> None:
     assert fts_query("red bike") == '"red"* "bike"*'
     assert fts_query("*** OR NEAR(") == '"OR"* "NEAR"*'
