@@ -51,7 +51,9 @@ async function route() {
     } catch (error) {
       mount(main, showError(error));
     }
-    main.focus({ preventScroll: true });
+    // Keyboard and screen reader users land on the new content, unless the page already
+    // put the focus somewhere in it (a form's first field).
+    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
     return;
   }
   mount(main, message("empty", "No such page", `Nothing lives at #${path}.`),
@@ -82,6 +84,11 @@ function loggedOut(main) {
 
 async function start() {
   const main = document.getElementById("main");
+  // The skip link's "#main" would be taken for a route: move the focus ourselves.
+  document.querySelector(".skip").addEventListener("click", (event) => {
+    event.preventDefault();
+    main.focus();
+  });
   try {
     ctx.me = await get("/api/v1/node");
   } catch (error) {
