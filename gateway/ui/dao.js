@@ -65,7 +65,7 @@ export async function proposals(main, _match, ctx) {
       items.length
         ? h("ul", { class: "proposals" }, items.map((p) => h("li", { class: "card" },
           h("a", { href: `#/dao/${p.id}` }, h("strong", {}, p.description.split("\n")[0] || p.id)),
-          h("span", { class: "state" }, p.last_event),
+          h("span", { class: "state" }, `last event: ${p.last_event}`),
           tally(p.votes, "on-chain"))))
         : message("empty", "No proposals yet", "Proposals appear here once they are on-chain."));
     sizeBars(main);

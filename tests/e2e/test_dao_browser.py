@@ -103,6 +103,7 @@ def test_a_browser_wallet_votes_and_the_tally_moves(
     )
     dao = connect_dao(chain)
     dao.delegate(voter)
+    zion(home_a, "dao", "delegate", *pw)  # the relayer votes too, from A's own wallet
     proposal = zion(
         home_a, "dao", "propose", "--to", Account.create().address, "--value", "0",
         "--description", "Fund the community meetup", *pw,
@@ -131,7 +132,7 @@ def test_a_browser_wallet_votes_and_the_tally_moves(
     page_a, page_b = pages["a"], pages["b"]
     shot(page_b, "dao-proposal")
     assert tally(page_b, "preview", "for") == tally(page_b, "on-chain", "for") == "0"
-    # A has no browser wallet; B's node has no wallet of its own.
+    # A has no browser wallet but a node wallet; B's node has no wallet of its own.
     expect(page_a.get_by_text("no wallet in this browser")).to_be_visible()
     expect(page_b.locator('[data-how="node"]')).to_have_count(0)
 
@@ -154,3 +155,25 @@ def test_a_browser_wallet_votes_and_the_tally_moves(
     wait_for(page_b, counted_on_chain, PROPAGATION_S, "both UIs to show the on-chain tally")
     assert dao.status(int(proposal)).votes_for == 100 * 10**18
     shot(page_b, "dao-voted")
+
+    # A votes with the node's own wallet; B sees the preview move.
+    page_a.locator('button[data-how="node"][data-vote="against"]').click()
+    expect(page_a.locator(".vote-status")).to_contain_text("sent to the network")
+    expect(
+        page_b.locator('.tally[data-kind="preview"] .count[data-choice="against"]')
+    ).to_have_text("10", timeout=PROPAGATION_S * 1000)
+
+    # And A proposes from its UI: the new proposal opens, pending, and is listed once the
+    # watcher has confirmed it.
+    page_a.goto(f"{a.base_url}/#/dao/new")
+    page_a.get_by_label("Description").fill("Buy a projector for the meetup")
+    page_a.get_by_role("button", name="Propose").click()
+    expect(page_a.locator("#proposal-state")).to_have_text("Pending")
+
+    def listed() -> bool:
+        rpc(anvil_url, "anvil_mine", ["0x1"])
+        return page_b.get_by_role("link", name="Buy a projector for the meetup").count() == 1
+
+    page_b.goto(f"{b.base_url}/#/dao")
+    wait_for(page_b, listed, PROPAGATION_S, "B's UI to list the new proposal")
+    shot(page_b, "dao-proposals")

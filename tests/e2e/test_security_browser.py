@@ -11,9 +11,11 @@ import json
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.e2e.harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     Exchange,
     NetworkLog,
     login,
@@ -289,6 +291,26 @@ def test_login_cookie_stays_with_the_gateway(node: NodeProcess, page: Page) -> N
         page.goto(site.url("/"))
         path, headers = site.requests[0]
     assert node.token not in headers.get("cookie", ""), (path, headers)
+
+
+def test_a_rebound_host_name_gets_nothing(node: NodeProcess, browser: Browser) -> None:
+    """DNS rebinding: a hostile name that resolves to 127.0.0.1 (here by Chromium's resolver
+    rules) is refused by the gateway before anything else happens."""
+    port = node.base_url.rsplit(":", 1)[1]
+    rebinding = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP rebind.test 127.0.0.1"],
+    )
+    try:
+        page = rebinding.new_page()
+        for path in ("/", "/ui/app.js", f"/login?token={node.token}", "/api/v1/node"):
+            response = page.goto(f"http://rebind.test:{port}{path}")
+            assert response is not None
+            assert response.status == 421, (path, response.status)
+            assert node.peer_id not in page.content()
+        assert page.context.cookies() == []
+    finally:
+        rebinding.close()
 
 
 # --- d. login with a wrong token -----------------------------------------------------------------
