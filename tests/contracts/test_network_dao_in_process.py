@@ -88,7 +88,10 @@ async def test_members_vote_on_two_nodes_on_the_in_process_chain(
         url_b = await nursery.start(node_b.run)
         auth_a = {"Authorization": f"Bearer {node_a.token}"}
         auth_b = {"Authorization": f"Bearer {node_b.token}"}
-        async with httpx.AsyncClient(base_url=url_a) as a, httpx.AsyncClient(base_url=url_b) as b:
+        async with (
+            httpx.AsyncClient(base_url=url_a, headers=auth_a) as a,
+            httpx.AsyncClient(base_url=url_b, headers=auth_b) as b,
+        ):
 
             async def connected() -> bool:
                 return node_a.peer_id in node_b.network.connected_peers()
