@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -20,6 +21,7 @@ from zion.gateway import dao, ipfs, openapi, webui
 from zion.gateway.problems import problem
 from zion.gateway.security import (
     MAX_BODY_BYTES,
+    SESSION_MAX_AGE_S,
     BodyTooLarge,
     GatewaySecurity,
     SecurityMiddleware,
@@ -27,12 +29,33 @@ from zion.gateway.security import (
 from zion.gateway.services import InvalidInput, ServiceError, Services
 from zion.gateway.views import listing_json, message_json, profile_json
 from zion.protocols import limits
+from zion.protocols.records import Record
 
 DEFAULT_PAGE: Final = 50
 MAX_PAGE: Final = 200
 EVENTS_PER_READ: Final = 200
 #: SSE comment sent when nothing happened for this long, so proxies keep the stream open.
 SSE_KEEPALIVE_S: Final = 15.0
+#: How soon an EventSource reconnects on its own.
+SSE_RETRY_MS: Final = 2000
+#: Event numbers are SQLite rowids; ASCII digits only (str.isdigit takes "²").
+EVENT_ID: Final = re.compile(r"[0-9]{1,19}")
+
+
+#: What forms need to know to refuse too-long input before the node does (the web UI reads
+#: these instead of copying them).
+RECORD_LIMITS: Final = {
+    "title": limits.MAX_TITLE_CHARS,
+    "description": limits.MAX_DESCRIPTION_CHARS,
+    "category": limits.MAX_CATEGORY_CHARS,
+    "tags": limits.MAX_TAGS,
+    "tag": limits.MAX_TAG_CHARS,
+    "images": limits.MAX_IMAGES,
+    "location": limits.MAX_LOCATION_CHARS,
+    "message": limits.MAX_MESSAGE_TEXT_CHARS,
+    "channel": limits.MAX_CHANNEL_CHARS,
+    "display_name": limits.MAX_DISPLAY_NAME_CHARS,
+}
 
 
 def build_app(services: Services, security: GatewaySecurity) -> Starlette:
@@ -139,7 +162,8 @@ class _Api:
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
             self.security.cookie_name,
-            self.security.token,
+            self.security.new_session(),
+            max_age=SESSION_MAX_AGE_S,
             httponly=True,
             samesite="strict",
             path="/",
@@ -149,7 +173,12 @@ class _Api:
     async def node(self, _: Request) -> Response:
         node = self.services.node
         return JSONResponse(
-            {"peer_id": node.peer_id, "addrs": node.addrs(), "version": __version__}
+            {
+                "peer_id": node.peer_id,
+                "addrs": node.addrs(),
+                "version": __version__,
+                "limits": RECORD_LIMITS,
+            }
         )
 
     async def status(self, _: Request) -> Response:
@@ -187,9 +216,16 @@ class _Api:
     async def create_listing(self, request: Request) -> Response:
         """JSON, or multipart: a "listing" field holding the JSON and "image" files, which
         are added to IPFS and appended to the listing's images."""
+        record = await self._save_listing(request, None)
+        return JSONResponse(listing_json(record), status_code=201)
+
+    async def _save_listing(self, request: Request, listing_id: str | None) -> Record:
+        market = self.services.market
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            record = await self.services.market.create(await _small_json_object(request))
-            return JSONResponse(listing_json(record), status_code=201)
+            fields = await _small_json_object(request)
+            if listing_id is None:
+                return await market.create(fields)
+            return await market.update(listing_id, fields)
         form = await request.form(
             max_files=limits.MAX_IMAGES, max_fields=4, max_part_size=MAX_BODY_BYTES
         )
@@ -199,18 +235,17 @@ class _Api:
                 raise InvalidInput('multipart listings need a "listing" field holding JSON')
             fields = _parse_json_object(text.encode())
             files = [value for key, value in form.multi_items() if isinstance(value, UploadFile)]
-            record = await ipfs.create_with_images(self.services, fields, files)
+            return await ipfs.save_with_images(self.services, fields, files, listing_id)
         finally:
             await form.close()
-        return JSONResponse(listing_json(record), status_code=201)
 
     async def get_listing(self, request: Request) -> Response:
         record = self.services.market.get(request.path_params["listing_id"])
         return JSONResponse(listing_json(record))
 
     async def update_listing(self, request: Request) -> Response:
-        fields = await _json_object(request)
-        record = await self.services.market.update(request.path_params["listing_id"], fields)
+        """Replaces the listing: JSON, or multipart as for creating (new images appended)."""
+        record = await self._save_listing(request, request.path_params["listing_id"])
         return JSONResponse(listing_json(record))
 
     async def delete_listing(self, request: Request) -> Response:
@@ -263,7 +298,7 @@ class _Api:
         raw = request.headers.get("last-event-id") or request.query_params.get("after")
         if raw is None:
             after = self.services.events.last_id()
-        elif raw.isdigit():
+        elif EVENT_ID.fullmatch(raw):
             after = int(raw)
         else:
             raise InvalidInput("Last-Event-ID must be an event number")
@@ -275,8 +310,9 @@ class _Api:
 
     async def _event_stream(self, after: int) -> AsyncIterator[str]:
         events = self.services.events
-        # The first bytes tell the client the stream is open (and how soon to retry).
-        yield "retry: 2000\n\n"
+        # The first event tells the client the stream is open, how soon to retry, and where
+        # it starts: a client that loses the stream before any other event resumes from here.
+        yield f"retry: {SSE_RETRY_MS}\nid: {after}\nevent: ready\ndata: {{}}\n\n"
         while True:
             batch = events.after(after, EVENTS_PER_READ)
             for event in batch:

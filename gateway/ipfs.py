@@ -389,12 +389,16 @@ def _flag(value: str | None, default: bool) -> bool:
     raise InvalidInput(f"{value[:20]!r} is not true or false")
 
 
-async def create_with_images(
-    services: Services, fields: dict[str, Any], files: list[UploadFile]
+async def save_with_images(
+    services: Services,
+    fields: dict[str, Any],
+    files: list[UploadFile],
+    listing_id: str | None = None,
 ) -> Record:
-    """Add each image to IPFS, then create the listing with them. Until the listing pins them,
-    the images are pinned by this upload alone (an owner of its own: a pin the member already
-    had on the same image is left alone), so a GC in between cannot take them."""
+    """Add each image to IPFS, then create the listing (or update ``listing_id``) with them
+    appended. Until the listing pins them, the images are pinned by this upload alone (an
+    owner of its own: a pin the member already had on the same image is left alone), so a GC
+    in between cannot take them."""
     owner = f"upload:{secrets.token_hex(8)}"
     cids = []
     for upload in files:
@@ -419,7 +423,9 @@ async def create_with_images(
         raise InvalidInput("images must be a list of CIDs")
     fields = {**fields, "images": [*existing, *(str(cid) for cid in cids)]}
     try:
-        return await services.market.create(fields)
+        if listing_id is None:
+            return await services.market.create(fields)
+        return await services.market.update(listing_id, fields)
     finally:
         for cid in cids:
             await services.content.unpin(cid, owner)

@@ -14,12 +14,11 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
 from functools import cache
-from importlib import resources
 from typing import Any, Final, Literal
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from zion import __version__
@@ -32,7 +31,7 @@ from zion.gateway.ipfs import (
     RAW_TYPE,
 )
 from zion.gateway.problems import PROBLEM_TYPE
-from zion.gateway.security import MAX_BODY_BYTES, TOKEN_COOKIE_PREFIX, UPLOAD_PATHS
+from zion.gateway.security import MAX_BODY_BYTES, SESSION_COOKIE_PREFIX, UPLOAD_PATHS
 from zion.protocols import limits
 from zion.protocols.records import SUPPORT_NAMES, BallotBody, ListingBody, MessageBody, ProfileBody
 
@@ -44,8 +43,8 @@ OPENAPI_VERSION: Final = "3.1.0"
 TITLE: Final = "Zion node gateway"
 DOCUMENT_PATH: Final = "/api/v1/openapi.json"
 DOCS_PATH: Final = "/api/v1/docs"
-DOCS_PACKAGE: Final = "zion.gateway"
-DOCS_PAGE: Final = "ui/api-docs.html"
+#: The reference page, one of the web UI's files.
+DOCS_PAGE_URL: Final = "/ui/api-docs.html"
 #: A listing may live this many days at most (the record format's expiry limit).
 MAX_LISTING_DAYS: Final = limits.MAX_EXPIRY_MS // (24 * 3600 * 1000)
 _COMPONENT: Final = "#/components/schemas/{name}"
@@ -313,7 +312,7 @@ INFO_DESCRIPTION: Final = (
     "The HTTP gateway of a Zion node: REST API, live events, IPFS gateway and web UI, on"
     " 127.0.0.1 by default.\n\n"
     "Every /api/ request needs the node's API token: `Authorization: Bearer <token>`, or the"
-    f" `{TOKEN_COOKIE_PREFIX}<port>` cookie set by the login URL that `zion run` prints."
+    f" `{SESSION_COOKIE_PREFIX}<port>` cookie set by the login URL that `zion run` prints."
     " A gateway bound beyond loopback wants it on every request but the login."
     " A foreign Host is refused (421);"
     " so is a foreign Origin, or an API request from another site's page (403). Bodies are"
@@ -328,6 +327,21 @@ _SECURITY: Final[Mapping[Auth, list[JSON]]] = {
     "none": [],
 }
 
+
+#: A listing as JSON, or as multipart with images (creating and replacing alike).
+_LISTING_BODY: Final = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": _ref("ListingInput")},
+        "multipart/form-data": {
+            "schema": _object(
+                ["listing"],
+                listing=_string("a ListingInput, as JSON", contentMediaType="application/json"),
+                image=_array({"contentMediaType": "image/*"}, "image files"),
+            )
+        },
+    },
+}
 
 #: Queue and execute fail alike.
 _ACT_ERRORS: Final = {
@@ -469,21 +483,7 @@ def operations() -> Mapping[tuple[str, str], Op]:
             description="JSON, or multipart/form-data: a `listing` field holding the JSON and"
             f" up to {limits.MAX_IMAGES} image files (PNG, JPEG, GIF or WebP), which are added"
             " to IPFS and appended to the listing's images.",
-            body={
-                "required": True,
-                "content": {
-                    "application/json": {"schema": _ref("ListingInput")},
-                    "multipart/form-data": {
-                        "schema": _object(
-                            ["listing"],
-                            listing=_string(
-                                "a ListingInput, as JSON", contentMediaType="application/json"
-                            ),
-                            image=_array({"contentMediaType": "image/*"}, "image files"),
-                        )
-                    },
-                },
-            },
+            body=_LISTING_BODY,
             errors={422: "the listing breaks a rule (the detail says which), or a bad image"},
         ),
         ("GET", "/api/v1/categories"): Op(
@@ -513,9 +513,11 @@ def operations() -> Mapping[tuple[str, str], Op]:
             "listings",
             "Replace one of this node's listings",
             {200: _json(_ref("Listing"), "the new version")},
-            description="Publishes the next version: the whole listing, not a patch.",
+            description="Publishes the next version: the whole listing, not a patch (send"
+            " `expires` back to keep it). JSON, or multipart as for publishing: new images are"
+            " appended.",
             params=(_LISTING_ID,),
-            body=_json_body(_ref("ListingInput")),
+            body=_LISTING_BODY,
             errors={404: "this node has no listing with that ID", 422: "the listing breaks a rule"},
         ),
         ("DELETE", "/api/v1/listings/{listing_id}"): Op(
@@ -892,11 +894,12 @@ def operations() -> Mapping[tuple[str, str], Op]:
                 303: _empty(
                     "to the web UI, logged in",
                     Location="/",
-                    Set_Cookie=f"{TOKEN_COOKIE_PREFIX}<port>=<token>; HttpOnly; SameSite=Strict;"
-                    " Path=/",
+                    Set_Cookie=f"{SESSION_COOKIE_PREFIX}<port>=<session>; Max-Age=..; HttpOnly;"
+                    " SameSite=Strict; Path=/",
                 )
             },
-            description="The URL that `zion run` prints: trades the token for a cookie.",
+            description="The URL that `zion run` prints: trades the token for a session cookie"
+            " (signed with the token, valid for 30 days; not the token itself).",
             params=(_query("token", "the node's API token", required=True),),
             errors={401: "a wrong or missing token"},
             auth="none",
@@ -907,7 +910,7 @@ def operations() -> Mapping[tuple[str, str], Op]:
         ("GET", DOCS_PATH): Op(
             "reference",
             "The API reference page",
-            {200: {"description": "an HTML page", "content": {"text/html": {}}}},
+            {307: _empty("to the page, " + DOCS_PAGE_URL, Location=DOCS_PAGE_URL)},
             description="Renders this document in the browser (logged in by the cookie).",
         ),
     }
@@ -932,7 +935,7 @@ def document(routes: Sequence[BaseRoute]) -> JSON:
         "cookie": {
             "type": "apiKey",
             "in": "cookie",
-            "name": f"{TOKEN_COOKIE_PREFIX}<port>",
+            "name": f"{SESSION_COOKIE_PREFIX}<port>",
             "description": "set by /login; <port> is the gateway's port",
         },
     }
@@ -1018,14 +1021,10 @@ def routes() -> list[Route]:
         return Response(built, media_type="application/json")
 
     async def docs(_: Request) -> Response:
-        return HTMLResponse(_docs_page())
+        # The page is one of the web UI's files (gateway.webui serves them).
+        return RedirectResponse(DOCS_PAGE_URL, status_code=307)
 
     return [
         Route(DOCUMENT_PATH, openapi_json, methods=["GET"]),
         Route(DOCS_PATH, docs, methods=["GET"]),
     ]
-
-
-@cache
-def _docs_page() -> bytes:
-    return resources.files(DOCS_PACKAGE).joinpath(DOCS_PAGE).read_bytes()

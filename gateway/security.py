@@ -5,9 +5,9 @@
 - Origin: browsers send it on cross-site requests; only our own origins and configured ones.
 - Fetch metadata: API requests a browser marks as cross-site or same-site are refused, so
   neither another site nor a sandboxed (opaque-origin) page under /ipfs/ reaches the API.
-- Token: every API request, and every mutating request anywhere, carries the API token, as
-  ``Authorization: Bearer`` or the login cookie. A gateway bound beyond loopback wants it
-  on every request but the login exchange.
+- Token: every API request, and every mutating request anywhere, carries the API token as
+  ``Authorization: Bearer``, or a browser session cookie from the login exchange. A gateway
+  bound beyond loopback wants one of them on every request but the login exchange.
 - Size: request bodies are capped before a route reads them.
 - Headers: everything but /ipfs/ content (which has its own sandbox policy) goes out with a
   Content-Security-Policy that allows no inline script and no other origin, and is not
@@ -16,22 +16,31 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from http.cookies import SimpleCookie
+import ipaddress
+import time
 from typing import Final
 
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zion.gateway.problems import problem
 
-#: The login cookie is ``zion_token_<port>``: browsers keep cookies per host, not per port, so
-#: one name for all would let the login to one local node overwrite another's (Jupyter names
-#: its cookies by port for the same reason).
-TOKEN_COOKIE_PREFIX: Final = "zion_token_"  # noqa: S105 (a cookie name, not a secret)
+#: The login cookie is ``zion_session_<port>``: browsers keep cookies per host, not per port,
+#: so one name for all would let the login to one local node overwrite another's (Jupyter
+#: names its cookies by port for the same reason).
+SESSION_COOKIE_PREFIX: Final = "zion_session_"
+#: A browser session lasts this long; then the login URL is needed again.
+SESSION_MAX_AGE_S: Final = 30 * 24 * 3600
+#: Sessions issued up to this far in the future are accepted (clock steps).
+SESSION_CLOCK_SKEW_S: Final = 300
 MAX_BODY_BYTES: Final = 256 * 1024
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Routes whose bodies are files (content uploads), limited by the node's upload limit.
 UPLOAD_PATHS: Final = frozenset({"/api/v1/ipfs/add", "/api/v1/ipfs/car", "/api/v1/listings"})
+#: ... and every path under these (a listing replaced with new images).
+UPLOAD_PREFIXES: Final = ("/api/v1/listings/",)
 #: Paths reachable without the token even when mutating (the login exchange itself).
 OPEN_PATHS: Final = frozenset({"/login"})
 API_PREFIX: Final = "/api/"
@@ -51,11 +60,18 @@ UI_HEADERS: Final = (
     (b"referrer-policy", b"no-referrer"),
     (b"x-content-type-options", b"nosniff"),
 )
+#: WebSocket close code for "policy violation" (RFC 6455).
+WS_POLICY_VIOLATION: Final = 1008
 LOOPBACK_HOSTS: Final = frozenset({"localhost", "::1", "[::1]"})
 
 
 def is_loopback(host: str) -> bool:
-    return host.lower() in LOOPBACK_HOSTS or host.startswith("127.")
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class GatewaySecurity:
@@ -72,7 +88,7 @@ class GatewaySecurity:
     ) -> None:
         self.token = token
         #: Routes that take files get this limit instead of MAX_BODY_BYTES.
-        self.body_limits = {path: upload_limit for path in UPLOAD_PATHS}
+        self.upload_limit = upload_limit
         self.host = host
         #: Bound beyond loopback: anyone on the network can connect, so nothing is open.
         self.remote = not is_loopback(host)
@@ -88,6 +104,11 @@ class GatewaySecurity:
         self.allowed_hosts = frozenset(h.lower() for h in hosts)
         self.allowed_origins = frozenset(o.lower() for o in origins)
 
+    def body_limit(self, path: str) -> int:
+        if path in UPLOAD_PATHS or path.startswith(UPLOAD_PREFIXES):
+            return self.upload_limit
+        return MAX_BODY_BYTES
+
     @property
     def cookie_name(self) -> str:
         return cookie_name(self.port)
@@ -97,9 +118,41 @@ class GatewaySecurity:
             presented.encode("utf-8", "replace"), self.token.encode("utf-8")
         )
 
+    def new_session(self, now: float | None = None) -> str:
+        """A browser session: when it was issued, signed with the token. The cookie is not
+        the token itself because browsers send it to every server on 127.0.0.1 (cookies
+        ignore ports): what leaks there expires, and rotating the token revokes it."""
+        return self._session(int(time.time() if now is None else now))
+
+    def session_ok(self, value: str | None, now: float | None = None) -> bool:
+        if value is None:
+            return False
+        issued, _, _ = value.partition(".")
+        if not (issued.isascii() and issued.isdigit() and len(issued) <= 12):
+            return False
+        age = int(time.time() if now is None else now) - int(issued)
+        if not -SESSION_CLOCK_SKEW_S <= age <= SESSION_MAX_AGE_S:
+            return False
+        expected = self._session(int(issued))
+        return hmac.compare_digest(value.encode("utf-8", "replace"), expected.encode())
+
+    def _session(self, issued: int) -> str:
+        message = f"zion-session:{self.port}:{issued}".encode()
+        mac = hmac.new(self.token.encode(), message, hashlib.sha256).hexdigest()
+        return f"{issued}.{mac}"
+
+    def authorised(self, scope: Scope) -> bool:
+        """A bearer token, if one is presented (a wrong one is not rescued by a cookie), or
+        else a valid session cookie."""
+        auth = _header(scope, b"authorization")
+        if auth is not None:
+            return auth[:7].lower() == "bearer " and self.token_ok(auth[7:].strip())
+        cookies = cookie_parser(_header(scope, b"cookie") or "")
+        return self.session_ok(cookies.get(self.cookie_name))
+
 
 def cookie_name(port: int) -> str:
-    return f"{TOKEN_COOKIE_PREFIX}{port}"
+    return f"{SESSION_COOKIE_PREFIX}{port}"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -107,21 +160,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
-
-
-def presented_token(scope: Scope, cookie: str) -> str | None:
-    auth = _header(scope, b"authorization")
-    if auth and auth[:7].lower() == "bearer ":
-        return auth[7:].strip()
-    cookie_header = _header(scope, b"cookie")
-    if not cookie_header:
-        return None
-    cookies: SimpleCookie = SimpleCookie()
-    try:
-        cookies.load(cookie_header)
-    except Exception:  # a malformed Cookie header is the client's problem, not ours
-        return None
-    return cookies[cookie].value if cookie in cookies else None
 
 
 class SecurityMiddleware:
@@ -132,6 +170,10 @@ class SecurityMiddleware:
         self.security = security
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # No route speaks WebSocket; refuse rather than let one through unchecked.
+            await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -161,8 +203,7 @@ class SecurityMiddleware:
         needs_token = path not in OPEN_PATHS and (
             is_api or method not in SAFE_METHODS or self.security.remote
         )
-        presented = presented_token(scope, self.security.cookie_name)
-        if needs_token and not self.security.token_ok(presented):
+        if needs_token and not self.security.authorised(scope):
             await problem(
                 401,
                 "unauthorized",
@@ -170,7 +211,7 @@ class SecurityMiddleware:
                 " printed (or run `zion open`), or send Authorization: Bearer <token>",
             )(scope, receive, send)
             return
-        limit = self.security.body_limits.get(path, MAX_BODY_BYTES)
+        limit = self.security.body_limit(path)
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             await problem(413, "too-large", f"request bodies here are limited to {limit} bytes")(

@@ -61,3 +61,7 @@ def open_ui(ctx: Any, print_only: bool) -> None:
             f"  {url}"
         )
     click.echo(f"opened the web UI in your browser ({url.split('/login')[0]})")
+    click.echo(
+        "(a browser that cannot read files in the node home, such as a snap or flatpak one,"
+        " shows an error instead: then use `zion open --print` and open that URL)"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -15,7 +16,7 @@ from zion.node.publishing import Publisher
 from zion.protocols import limits
 from zion.protocols.cid import Cid
 from zion.protocols.errors import ProtocolError
-from zion.protocols.records import ListingBody, Record, TombstoneBody
+from zion.protocols.records import CURRENCY_PATTERN, ListingBody, Record, TombstoneBody
 from zion.storage.errors import StorageError
 from zion.storage.pins import listing_owner
 from zion.storage.records import RecordStore
@@ -56,6 +57,10 @@ class MarketService:
         min_price: int | None = None,
         max_price: int | None = None,
     ) -> Page:
+        if currency is not None and not re.match(CURRENCY_PATTERN, currency):
+            raise InvalidInput("currency must be a code such as EUR or USDC (capitals)")
+        if min_price is not None and max_price is not None and min_price > max_price:
+            raise InvalidInput("min_price is above max_price")
         try:
             page = self._store.listings(
                 query=query,

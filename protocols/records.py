@@ -50,10 +50,13 @@ _TOP_LEVEL_KEYS: Final = frozenset(
 Text = Annotated[str, msgspec.Meta(min_length=1)]
 
 
+#: ISO 4217 code, or a token symbol such as ETH or USDC.
+CURRENCY_PATTERN: Final = r"^[A-Z][A-Z0-9]{2,7}$"
+
+
 class Price(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     amount: Annotated[int, msgspec.Meta(ge=0, le=limits.MAX_PRICE_AMOUNT)]
-    #: ISO 4217 code, or a token symbol such as ETH or USDC.
-    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9]{2,7}$")]
+    currency: Annotated[str, msgspec.Meta(pattern=CURRENCY_PATTERN)]
 
 
 class ListingBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):

@@ -126,6 +126,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE listings ADD COLUMN price_amount INTEGER;
     CREATE INDEX listings_by_price ON listings (currency, price_amount);
     """,
+    # 6: finding the listings whose price is still to fill in, without a scan at each start.
+    """
+    CREATE INDEX listings_unpriced ON listings (record_id) WHERE currency IS NULL;
+    """,
 )
 
 

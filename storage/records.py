@@ -10,6 +10,7 @@ Rules kept here because they depend on what is already stored:
 from __future__ import annotations
 
 import enum
+import logging
 import re
 import sqlite3
 from collections.abc import Iterable
@@ -19,10 +20,13 @@ from typing import Any, Final
 import msgspec
 
 from zion.protocols import cid
+from zion.protocols.errors import ProtocolError
 from zion.protocols.records import ListingBody, MessageBody, Record, decode_record
 from zion.protocols.sync import Item
 from zion.storage.database import Database
 from zion.storage.errors import StorageError
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE: Final = 200
 #: Words of a search query that reach FTS5; the rest are dropped.
@@ -82,25 +86,38 @@ class RecordStore:
         self._fill_listing_prices()
 
     def _fill_listing_prices(self) -> None:
-        """Listings stored before migration 5 get their price columns from their records."""
+        """Listings stored before migration 5 get their price columns from their records. A
+        record that no longer decodes gets an empty currency, which no filter matches (and
+        which is not looked at again)."""
         conn = self._db.conn
         with self._db.lock:
-            rows = conn.execute(
-                "SELECT l.record_id, r.block FROM listings l JOIN records r ON r.id = l.record_id"
-                " WHERE l.price_amount IS NULL"
-            ).fetchall()
-            if not rows:
-                return
-            updates = []
-            for record_id, block in rows:
-                body = decode_record(block).body
-                assert isinstance(body, ListingBody)
-                updates.append((body.price.currency, body.price.amount, record_id))
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "UPDATE listings SET currency = ?, price_amount = ? WHERE record_id = ?", updates
-            )
-            conn.execute("COMMIT")
+            try:
+                rows = conn.execute(
+                    "SELECT l.record_id, r.block FROM listings l"
+                    " JOIN records r ON r.id = l.record_id WHERE l.currency IS NULL"
+                ).fetchall()
+                if not rows:
+                    return
+                updates: list[tuple[str, int | None, str]] = []
+                for record_id, block in rows:
+                    try:
+                        body = decode_record(block).body
+                    except ProtocolError as exc:
+                        log.warning("listing %s does not decode (%s): no price", record_id, exc)
+                        updates.append(("", None, record_id))
+                        continue
+                    assert isinstance(body, ListingBody)
+                    updates.append((body.price.currency, body.price.amount, record_id))
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(
+                    "UPDATE listings SET currency = ?, price_amount = ? WHERE record_id = ?",
+                    updates,
+                )
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StorageError(f"cannot fill in listing prices: {exc}") from exc
 
     # --- writes --------------------------------------------------------------------------
 

@@ -272,7 +272,12 @@ function render(spec) {
 
 /** A link to an operation (#op-...) opens it, on arrival and when followed later. */
 function openLinkedOperation() {
-  const id = decodeURIComponent(location.hash.slice(1));
+  let id = "";
+  try {
+    id = decodeURIComponent(location.hash.slice(1));
+  } catch {
+    return;  // a malformed #fragment names nothing here
+  }
   const target = id && document.getElementById(id);
   if (target instanceof HTMLDetailsElement) {
     target.open = true;

@@ -48,11 +48,12 @@ export const post = (path, body) => request("POST", path, body);
 export const put = (path, body) => request("PUT", path, body);
 export const del = (path) => request("DELETE", path);
 
-/** POST a multipart form, reporting upload progress (fetch cannot): onProgress(0..1). */
-export function upload(path, form, onProgress) {
+/** Send a multipart form (POST unless `method` says otherwise), reporting upload progress
+ * (fetch cannot): onProgress(0..1). */
+export function upload(path, form, onProgress, method = "POST") {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", path);
+    xhr.open(method, path);
     xhr.withCredentials = true;
     xhr.responseType = "json";
     xhr.upload.addEventListener("progress", (event) => {

@@ -1,14 +1,16 @@
 // The web UI's entry: checks the login, starts live events, and routes #/... to pages.
 
 import { ApiError, get } from "/ui/api.js";
-import { connect, subscribe } from "/ui/events.js";
+import { start as startEvents, subscribe } from "/ui/events.js";
 import { h, message, mount, notice } from "/ui/ui.js";
 import * as market from "/ui/market.js";
 import * as channels from "/ui/channels.js";
 import * as dao from "/ui/dao.js";
 import * as nodePage from "/ui/node.js";
 
-// [pattern, nav section, page function(main, match, ctx) -> optional cleanup]
+// [pattern, nav section, page function(view, match, ctx) -> optional cleanup]. A page draws
+// into `view`, which the router shows once the page function returns (if the member has not
+// moved on meanwhile); ctx.live and ctx.later stop working once the page is left.
 const ROUTES = [
   [/^\/?$/, "market", market.browse],
   [/^\/search$/, "market", market.browse],
@@ -23,7 +25,8 @@ const ROUTES = [
   [/^\/node$/, "node", nodePage.node],
 ];
 
-const ctx = { me: null, params: new URLSearchParams(), live: subscribe };
+let me = null;
+let navigation = 0;
 let cleanup = null;
 
 function parseHash() {
@@ -32,32 +35,70 @@ function parseHash() {
   return { path, query: new URLSearchParams(query) };
 }
 
+/** What a page gets besides its view: only valid while it is the current page. */
+function pageContext(current, params) {
+  const isCurrent = () => current === navigation;
+  return {
+    me,
+    params,
+    isCurrent,
+    live(fn) {
+      const off = subscribe((type, data) => {
+        if (isCurrent()) fn(type, data);
+        else off();
+      });
+      return off;
+    },
+    /** A debounced `fn` that never runs once the page is left. */
+    later(fn, ms) {
+      let timer = null;
+      return () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => { if (isCurrent()) fn(); }, ms);
+      };
+    },
+  };
+}
+
 async function route() {
+  const current = ++navigation;
   const main = document.getElementById("main");
   if (cleanup) {
     try { cleanup(); } catch { /* a page's cleanup must not stop navigation */ }
     cleanup = null;
   }
   const { path, query } = parseHash();
-  ctx.params = query;
-  for (const [pattern, section, page] of ROUTES) {
-    const match = path.match(pattern);
-    if (!match) continue;
+  const match = ROUTES.map(([pattern, section, page]) => [path.match(pattern), section, page])
+    .find(([found]) => found);
+  const view = h("div", { class: "view" });
+  let done = null;
+  main.setAttribute("aria-busy", "true");
+  if (match) {
+    const [found, section, page] = match;
     for (const link of document.querySelectorAll("nav a")) {
       link.toggleAttribute("aria-current", link.dataset.nav === section);
     }
     try {
-      cleanup = (await page(main, match.slice(1).map(decodeURIComponent), ctx)) || null;
+      done = (await page(view, found.slice(1).map(decodeURIComponent), pageContext(current, query)))
+        || null;
     } catch (error) {
-      mount(main, showError(error));
+      mount(view, showError(error));
     }
-    // Keyboard and screen reader users land on the new content, unless the page already
-    // put the focus somewhere in it (a form's first field).
-    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
+  } else {
+    mount(view, message("empty", "No such page", `Nothing lives at #${path}.`),
+      h("p", {}, h("a", { href: "#/" }, "Back to the market")));
+  }
+  if (current !== navigation) {
+    if (done) done();  // the member moved on while this page loaded
     return;
   }
-  mount(main, message("empty", "No such page", `Nothing lives at #${path}.`),
-    h("p", {}, h("a", { href: "#/" }, "Back to the market")));
+  cleanup = done;
+  main.replaceChildren(view);
+  main.removeAttribute("aria-busy");
+  // Keyboard and screen reader users land on the new content, or on the field a form marks.
+  const preferred = view.querySelector("[data-autofocus]");
+  if (preferred) preferred.focus();
+  else main.focus({ preventScroll: true });
 }
 
 export function showError(error) {
@@ -78,8 +119,8 @@ function loggedOut(main) {
         h("code", {}, "zion run"), " printed, or run ", h("code", {}, "zion open"),
         " to open this page logged in."),
       h("p", { class: "muted" },
-        "The login address carries the node's API token once; the browser then keeps it in a ",
-        "cookie that scripts cannot read.")));
+        "The login address carries the node's API token once; the browser then keeps a ",
+        "session (not the token) in a cookie that scripts cannot read. Sessions last 30 days.")));
 }
 
 async function start() {
@@ -90,7 +131,7 @@ async function start() {
     main.focus();
   });
   try {
-    ctx.me = await get("/api/v1/node");
+    me = await get("/api/v1/node");
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
       document.getElementById("live").textContent = "logged out";
@@ -101,7 +142,10 @@ async function start() {
     mount(main, showError(error));
     return;
   }
-  connect();
+  startEvents(() => {
+    navigation += 1;  // whatever page is open stops updating
+    loggedOut(main);
+  });
   window.addEventListener("hashchange", route);
   await route();
 }

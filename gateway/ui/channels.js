@@ -4,10 +4,9 @@ import { get, post } from "/ui/api.js";
 import { h, message, mount, shortId, timeAgo } from "/ui/ui.js";
 
 const HISTORY = 100;
-const CHANNEL = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** #/channels/NAME */
-export async function channel(main, [name], ctx) {
+export async function channel(view, [name], ctx) {
   const names = new Map();
   const seen = new Set();
   const list = h("ol", { class: "messages", id: "messages", "aria-live": "polite" });
@@ -38,7 +37,8 @@ export async function channel(main, [name], ctx) {
   }
 
   const input = h("input", { name: "text", placeholder: `Message #${name}`, autocomplete: "off",
-    maxlength: 2000, "aria-label": "Message", required: true });
+    "data-autofocus": true,
+    maxlength: ctx.me.limits.message, "aria-label": "Message", required: true });
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
   const form = h("form", { class: "composer" }, input, h("button", { type: "submit" }, "Send"));
   form.addEventListener("submit", async (event) => {
@@ -62,17 +62,25 @@ export async function channel(main, [name], ctx) {
   jump.addEventListener("submit", (event) => {
     event.preventDefault();
     const other = new FormData(jump).get("channel").trim().toLowerCase();
-    if (CHANNEL.test(other)) location.hash = `#/channels/${other}`;
+    const pattern = new RegExp(`^[a-z0-9][a-z0-9_-]{0,${ctx.me.limits.channel - 1}}$`);
+    if (pattern.test(other)) location.hash = `#/channels/${other}`;
   });
 
-  mount(main, h("div", { class: "page-head" }, h("h1", {}, `#${name}`), jump),
+  mount(view, h("div", { class: "page-head" }, h("h1", {}, `#${name}`), jump),
     h("section", { class: "card chat" }, list, empty), form, error);
-  const page = await get(`/api/v1/channels/${name}/messages`, { limit: HISTORY });
-  for (const item of page.items.reverse()) add(item);
-  input.focus();
-  return ctx.live((type, data) => {
+  // Listen before reading the history, so nothing that arrives meanwhile is missed (add()
+  // drops what both deliver).
+  const stop = ctx.live((type, data) => {
     if (type === "message.stored" && data.body && data.body.channel === name) {
       add({ id: data.id, author: data.author, text: data.body.text, created: data.created });
     }
   });
+  try {
+    const page = await get(`/api/v1/channels/${name}/messages`, { limit: HISTORY });
+    for (const item of page.items.reverse()) add(item);
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return stop;
 }

@@ -3,18 +3,18 @@
 // the node's own wallet, and new proposals.
 
 import { ApiError, get, post } from "/ui/api.js";
-import { debounce, h, message, mount, shortId } from "/ui/ui.js";
+import { h, message, mount, shortId } from "/ui/ui.js";
 
 const CHOICES = [["for", 1], ["against", 0], ["abstain", 2]];
 const DAO_EVENTS = /^(dao\.|ballot\.)/;
 
-async function daoInfo(main) {
+async function daoInfo(view) {
   try {
     return await get("/api/v1/dao");
   } catch (error) {
     if (error instanceof ApiError && error.status === 503) {
       const unconfigured = error.message.startsWith("no chain configured");
-      mount(main, h("h1", {}, "DAO"), unconfigured
+      mount(view, h("h1", {}, "DAO"), unconfigured
         ? message("empty", "No chain configured",
           "This node is not connected to a DAO: set [chain] rpc_url, token, governor and " +
           "timelock in its config.toml (zion dao deploy writes them) and restart it.")
@@ -53,12 +53,12 @@ function sizeBars(root) {
 }
 
 /** #/dao */
-export async function proposals(main, _match, ctx) {
-  const info = await daoInfo(main);
+export async function proposals(view, _match, ctx) {
+  const info = await daoInfo(view);
   if (!info) return;
   async function render() {
     const { items } = await get("/api/v1/dao/proposals");
-    mount(main,
+    mount(view,
       h("div", { class: "page-head" }, h("h1", {}, "DAO proposals"),
         h("a", { href: "#/dao/new", class: "button" }, "New proposal")),
       h("p", { class: "muted" }, `Governor ${info.governor} on chain ${info.chain_id}`),
@@ -68,16 +68,16 @@ export async function proposals(main, _match, ctx) {
           h("span", { class: "state" }, `last event: ${p.last_event}`),
           tally(p.votes, "on-chain"))))
         : message("empty", "No proposals yet", "Proposals appear here once they are on-chain."));
-    sizeBars(main);
+    sizeBars(view);
   }
   await render();
-  const rerender = debounce(() => render().catch(() => {}), 300);
+  const rerender = ctx.later(() => render().catch(() => {}), 300);
   return ctx.live((type) => { if (DAO_EVENTS.test(type)) rerender(); });
 }
 
 /** #/dao/ID */
-export async function proposal(main, [id], ctx) {
-  const info = await daoInfo(main);
+export async function proposal(view, [id], ctx) {
+  const info = await daoInfo(view);
   if (!info) return;
   const status = h("p", { class: "vote-status", role: "status", "aria-live": "polite" });
 
@@ -92,28 +92,41 @@ export async function proposal(main, [id], ctx) {
     return post(`/api/v1/dao/proposals/${id}/ballots`, { voter, support, signature });
   }
 
+  let voting = false;
+  let open = false;
+  function setVoting(busy) {
+    voting = busy;
+    for (const button of view.querySelectorAll("button.vote")) button.disabled = busy || !open;
+  }
+
   async function vote(how, support) {
+    if (voting) return;
+    setVoting(true);
     status.textContent = "Voting…";
+    let ballot;
     try {
-      const ballot = how === "wallet"
+      ballot = how === "wallet"
         ? await voteWithBrowser(support)
         : await post(`/api/v1/dao/proposals/${id}/vote`, { support });
-      status.textContent = `Ballot from ${shortId(ballot.voter, 4)} sent to the network; ` +
-        "a relayer puts it on-chain.";
-      await render();
     } catch (error) {
       status.textContent = `Vote failed: ${error.message}`;
+      return;
+    } finally {
+      setVoting(false);
     }
+    status.textContent = `Ballot from ${shortId(ballot.voter, 4)} sent to the network; ` +
+      "a relayer puts it on-chain.";
+    render().catch(() => {});  // the vote is out even if this refresh fails
   }
 
   async function render() {
     const p = await get(`/api/v1/dao/proposals/${id}`);
     const listed = (await get("/api/v1/dao/proposals")).items.find((item) => item.id === id);
-    const open = p.state === "Active";
+    open = p.state === "Active";
     const buttons = (how) => CHOICES.map(([name, support]) =>
       h("button", { type: "button", class: `vote vote-${name}`, "data-vote": name, "data-how": how,
-        disabled: !open, onclick: () => vote(how, support) }, name));
-    mount(main,
+        disabled: !open || voting, onclick: () => vote(how, support) }, name));
+    mount(view,
       h("p", {}, h("a", { href: "#/dao" }, "← Proposals")),
       h("h1", {}, listed ? listed.description.split("\n")[0] : `Proposal ${shortId(id, 8)}`),
       listed && listed.description.includes("\n")
@@ -134,16 +147,16 @@ export async function proposal(main, [id], ctx) {
             h("span", {}, `With this node's wallet (${shortId(info.wallet, 4)}): `), buttons("node"))
           : null,
         status));
-    sizeBars(main);
+    sizeBars(view);
   }
   await render();
-  const rerender = debounce(() => render().catch(() => {}), 300);
+  const rerender = ctx.later(() => render().catch(() => {}), 300);
   return ctx.live((type) => { if (DAO_EVENTS.test(type)) rerender(); });
 }
 
 /** #/dao/new: a proposal sent from the node's wallet. */
-export async function create(main) {
-  const info = await daoInfo(main);
+export async function create(view) {
+  const info = await daoInfo(view);
   if (!info) return;
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
   const form = h("form", { class: "card editor" },
@@ -172,5 +185,5 @@ export async function create(main) {
       error.hidden = false;
     }
   });
-  mount(main, h("h1", {}, "New proposal"), form);
+  mount(view, h("h1", {}, "New proposal"), form);
 }

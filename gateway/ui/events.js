@@ -7,7 +7,7 @@
 const TYPES = [
   "listing.stored", "listing.deleted", "listing.expired",
   "message.stored", "message.deleted", "message.expired",
-  "profile.stored", "ballot.stored",
+  "profile.stored", "profile.deleted", "profile.expired", "ballot.stored",
   "dao.created", "dao.vote", "dao.queued", "dao.executed", "dao.canceled",
 ];
 const MAX_BACKOFF_MS = 15000;
@@ -29,7 +29,31 @@ function setState(state, text) {
   badge.textContent = text;
 }
 
-export function connect() {
+let loggedOut = () => {};
+
+/** Start the stream; `onLoggedOut` runs if the node stops taking this browser's session. */
+export function start(onLoggedOut) {
+  loggedOut = onLoggedOut;
+  connect();
+}
+
+async function retry() {
+  // An EventSource cannot see why it failed: ask whether the session is still good (a node
+  // restarted with a new token, an expired session) before trying again.
+  try {
+    const response = await fetch("/api/v1/node", { credentials: "same-origin" });
+    if (response.status === 401) {
+      setState("offline", "logged out");
+      loggedOut();
+      return;
+    }
+  } catch {
+    // The node is not answering: the stream will fail again and back off further.
+  }
+  connect();
+}
+
+function connect() {
   if (source) source.close();
   const url = lastId === null ? "/api/v1/events" : `/api/v1/events?after=${lastId}`;
   source = new EventSource(url);
@@ -40,8 +64,13 @@ export function connect() {
   source.addEventListener("error", () => {
     source.close();
     setState("offline", "offline, reconnecting…");
-    setTimeout(connect, backoff);
+    setTimeout(retry, backoff);
     backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+  });
+  // The stream's first event names where it starts, so even a page that has seen no event
+  // yet resumes from there, not from whatever is newest when it reconnects.
+  source.addEventListener("ready", (event) => {
+    lastId = Number(event.lastEventId);
   });
   for (const type of TYPES) {
     source.addEventListener(type, (event) => {

@@ -1,11 +1,10 @@
 // Marketplace pages: browse and search, a listing, create/edit with image upload, a seller.
 
-import { ApiError, del, get, put, upload } from "/ui/api.js";
-import { debounce, decimals, formatPrice, h, message, mount, parsePrice, shortId, timeAgo }
+import { ApiError, del, get, upload } from "/ui/api.js";
+import { decimals, formatPrice, h, message, mount, parsePrice, shortId, timeAgo }
   from "/ui/ui.js";
 
 const PAGE_SIZE = 24;
-const MAX_IMAGES = 8;
 const LISTING_EVENTS = new Set(["listing.stored", "listing.deleted", "listing.expired"]);
 
 function imageUrl(cid) {
@@ -39,7 +38,7 @@ function filtersForm(ctx, categories, onSubmit) {
         categories.map((c) => h("option", { value: c.name, selected: c.name === p.get("category") },
           `${c.name} (${c.listings})`)))),
     h("label", {}, "Currency", h("input", { name: "currency", value: currency, size: 5,
-      placeholder: "EUR", pattern: "[A-Z][A-Z0-9]{2,7}", title: "ISO code, e.g. EUR" })),
+      placeholder: "EUR", title: "ISO code, e.g. EUR" })),
     h("label", {}, "Min price", h("input", { name: "min", value: shown(p.get("min_price")),
       inputmode: "decimal", size: 7 })),
     h("label", {}, "Max price", h("input", { name: "max", value: shown(p.get("max_price")),
@@ -71,14 +70,19 @@ function filtersForm(ctx, categories, onSubmit) {
 }
 
 /** #/ and #/search?q=&category=&currency=&min_price=&max_price= */
-export async function browse(main, _match, ctx) {
+export async function browse(view, _match, ctx) {
   const categories = (await get("/api/v1/categories")).items;
   const results = h("ul", { class: "grid", id: "listings", "aria-live": "polite" });
   const more = h("button", { type: "button", class: "secondary", hidden: true }, "Load more");
+  const newer = h("button", { type: "button", class: "secondary", hidden: true },
+    "New listings arrived: show them");
   const status = h("p", { class: "form-error", role: "alert", hidden: true });
   const searching = ["q", "category", "currency", "min_price", "max_price"]
     .some((key) => ctx.params.get(key));
   let next = null;
+  let pages = 0;
+  // Only the latest request may change the list (a reload can overtake a "Load more").
+  let latest = 0;
 
   const filters = filtersForm(ctx, categories, (query, error) => {
     status.hidden = !error;
@@ -93,8 +97,15 @@ export async function browse(main, _match, ctx) {
   });
 
   async function load(reset) {
+    const request = ++latest;
     const page = await get("/api/v1/listings", { ...params(), cursor: reset ? null : next });
-    if (reset) results.replaceChildren();
+    if (request !== latest) return;
+    if (reset) {
+      results.replaceChildren();
+      pages = 0;
+      newer.hidden = true;
+    }
+    pages += 1;
     for (const item of page.items) results.appendChild(card(item));
     next = page.next;
     more.hidden = !next;
@@ -106,32 +117,37 @@ export async function browse(main, _match, ctx) {
     }
   }
   more.addEventListener("click", () => load(false).catch(showInline));
+  newer.addEventListener("click", () => load(true).catch(showInline));
   function showInline(error) {
     status.hidden = false;
     status.textContent = error.message;
   }
 
-  mount(main,
+  mount(view,
     h("div", { class: "page-head" },
       h("h1", {}, searching ? "Search" : "Newest listings"),
       h("a", { href: "#/new", class: "button" }, "New listing")),
-    filters, status, results, more);
+    filters, status, newer, results, more);
   await load(true);
-  const reload = debounce(() => load(true).catch(showInline), 250);
+  // Live: the first page follows the network; a member who has loaded more pages is offered
+  // the news instead of losing their place.
+  const reload = ctx.later(() => load(true).catch(showInline), 250);
   return ctx.live((type) => {
-    if (LISTING_EVENTS.has(type)) reload();
+    if (!LISTING_EVENTS.has(type)) return;
+    if (pages <= 1) reload();
+    else newer.hidden = false;
   });
 }
 
 /** #/listing/ID */
-export async function listing(main, [id], ctx) {
+export async function listing(view, [id], ctx) {
   async function render() {
     let item;
     try {
       item = await get(`/api/v1/listings/${encodeURIComponent(id)}`);
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
-        mount(main, message("empty", "This listing is gone",
+        mount(view, message("empty", "This listing is gone",
           "It was deleted or has expired, or it has not reached this node yet."),
         h("p", {}, h("a", { href: "#/" }, "Back to the market")));
         return;
@@ -141,13 +157,20 @@ export async function listing(main, [id], ctx) {
     const mine = item.author === ctx.me.peer_id;
     const seller = await get(`/api/v1/profiles/${encodeURIComponent(item.author)}`).catch(() => null);
     const remove = h("button", { type: "button", class: "danger" }, "Delete");
+    const removeError = h("p", { class: "form-error", role: "alert", hidden: true });
     remove.addEventListener("click", async () => {
       if (!confirm(`Delete "${item.title}"? The deletion is signed and sent to the network.`)) return;
       remove.disabled = true;
-      await del(`/api/v1/listings/${encodeURIComponent(id)}`);
-      location.hash = "#/";
+      try {
+        await del(`/api/v1/listings/${encodeURIComponent(id)}`);
+        location.hash = "#/";
+      } catch (error) {
+        removeError.textContent = `Not deleted: ${error.message}`;
+        removeError.hidden = false;
+        remove.disabled = false;
+      }
     });
-    mount(main,
+    mount(view,
       h("article", { class: "listing", "data-id": item.id },
         h("p", {}, h("a", { href: "#/" }, "← Market")),
         h("h1", {}, item.title),
@@ -168,22 +191,23 @@ export async function listing(main, [id], ctx) {
             h("dd", {}, new Date(item.expires).toLocaleDateString())] : null),
         mine ? h("div", { class: "actions" },
           h("a", { href: `#/edit/${encodeURIComponent(item.id)}`, class: "button" }, "Edit"),
-          remove) : null));
+          remove, removeError) : null));
   }
   await render();
-  const rerender = debounce(() => render().catch(() => {}), 200);
+  const rerender = ctx.later(() => render().catch(() => {}), 200);
   return ctx.live((type, data) => {
     if (LISTING_EVENTS.has(type) && data && data.subject === id) rerender();
   });
 }
 
 /** #/new and #/edit/ID */
-export async function editor(main, [id], ctx) {
+export async function editor(view, [id], ctx) {
   const existing = id ? await get(`/api/v1/listings/${encodeURIComponent(id)}`) : null;
   if (existing && existing.author !== ctx.me.peer_id) {
-    mount(main, message("error", "Not yours", "Only the seller's node can edit this listing."));
+    mount(view, message("error", "Not yours", "Only the seller's node can edit this listing."));
     return;
   }
+  const limit = ctx.me.limits;
   const value = existing || { title: "", description: "", category: "", tags: [], images: [],
     price: { amount: 0, currency: "EUR" }, location: null };
   const places = decimals(value.price.currency);
@@ -200,7 +224,7 @@ export async function editor(main, [id], ctx) {
   renderKept();
 
   const form = h("form", { class: "card editor", novalidate: true },
-    h("label", {}, "Title", h("input", { name: "title", required: true, maxlength: 200,
+    h("label", {}, "Title", h("input", { name: "title", required: true, maxlength: limit.title,
       value: value.title })),
     h("label", {}, "Description", h("textarea", { name: "description", rows: 6 },
       value.description)),
@@ -237,8 +261,8 @@ export async function editor(main, [id], ctx) {
     if (amount === null) return fail(`The price is not a valid amount of ${currency}.`);
     if (!String(data.get("category")).trim()) return fail("A listing needs a category.");
     const files = data.getAll("image").filter((file) => file && file.size > 0);
-    if (keptImages.length + files.length > MAX_IMAGES) {
-      return fail(`At most ${MAX_IMAGES} images per listing.`);
+    if (keptImages.length + files.length > limit.images) {
+      return fail(`At most ${limit.images} images per listing.`);
     }
     const fields = {
       title: String(data.get("title")).trim(),
@@ -255,25 +279,14 @@ export async function editor(main, [id], ctx) {
     progress.hidden = files.length === 0;
     const onProgress = (fraction) => { progress.value = fraction; };
     try {
-      let saved;
-      if (existing) {
-        const added = [];
-        // One upload per image: each becomes its own root CID.
-        for (const [index, file] of files.entries()) {
-          const one = new FormData();
-          one.append("file", file, file.name);
-          const result = await upload("/api/v1/ipfs/add", one,
-            (fraction) => onProgress((index + fraction) / files.length));
-          added.push(result.cid);
-        }
-        saved = await put(`/api/v1/listings/${encodeURIComponent(id)}`,
-          { ...fields, images: [...keptImages, ...added] });
-      } else {
-        const create = new FormData();
-        create.append("listing", JSON.stringify(fields));
-        for (const file of files) create.append("image", file, file.name);
-        saved = await upload("/api/v1/listings", create, onProgress);
-      }
+      // One multipart request: the node checks the images, adds them and saves the listing.
+      const body = new FormData();
+      const kept = existing ? { images: keptImages, expires: existing.expires } : {};
+      body.append("listing", JSON.stringify({ ...fields, ...kept }));
+      for (const file of files) body.append("image", file, file.name);
+      const saved = existing
+        ? await upload(`/api/v1/listings/${encodeURIComponent(id)}`, body, onProgress, "PUT")
+        : await upload("/api/v1/listings", body, onProgress);
       location.hash = `#/listing/${encodeURIComponent(saved.id)}`;
     } catch (failure) {
       fail(failure.message);
@@ -281,18 +294,18 @@ export async function editor(main, [id], ctx) {
       submit.disabled = false;
     }
   });
-  mount(main, h("h1", {}, existing ? "Edit listing" : "New listing"), form);
-  form.querySelector("input[name=title]").focus();
+  form.querySelector("input[name=title]").dataset.autofocus = "";
+  mount(view, h("h1", {}, existing ? "Edit listing" : "New listing"), form);
 }
 
 /** #/profile/PEER: a member and their listings. */
-export async function profile(main, [peer], ctx) {
+export async function profile(view, [peer], ctx) {
   const person = await get(`/api/v1/profiles/${encodeURIComponent(peer)}`).catch((error) => {
     if (error instanceof ApiError && error.status === 404) return null;
     throw error;
   });
   const page = await get("/api/v1/listings", { author: peer, limit: 100 });
-  mount(main,
+  mount(view,
     h("section", { class: "card profile" },
       person && person.avatar
         ? h("img", { class: "avatar", src: imageUrl(person.avatar), alt: "" }) : null,

@@ -1,49 +1,34 @@
 // This node: identity, addresses, peers, sync, storage and pins, and the member's profile.
 
 import { get, post, put, upload } from "/ui/api.js";
-import { bytes, debounce, h, message, mount, shortId } from "/ui/ui.js";
+import { bytes, h, message, mount, shortId } from "/ui/ui.js";
 
-export async function node(main, _match, ctx) {
-  async function render() {
-    const [status, peers, stat, pins, profile] = await Promise.all([
+export async function node(view, _match, ctx) {
+  // The forms are built once; only the sections below them refresh, so live updates never
+  // wipe what the member is typing.
+  const peersSection = h("section", { class: "card" });
+  const statsSection = h("div");
+  const connectError = h("p", { class: "form-error", role: "alert", hidden: true });
+  const connect = h("form", { class: "inline" },
+    h("input", { name: "multiaddr", placeholder: "/ip4/…/tcp/…/p2p/12D3Koo…", size: 40,
+      "aria-label": "Peer address" }),
+    h("button", { type: "submit" }, "Connect"));
+
+  async function refresh() {
+    const [status, peers, stat, pins] = await Promise.all([
       get("/api/v1/status"), get("/api/v1/peers"), get("/api/v1/ipfs/stat"),
       get("/api/v1/ipfs/pins"),
-      get(`/api/v1/profiles/${encodeURIComponent(ctx.me.peer_id)}`).catch(() => null),
     ]);
-    const connectError = h("p", { class: "form-error", role: "alert", hidden: true });
-    const connect = h("form", { class: "inline" },
-      h("input", { name: "multiaddr", placeholder: "/ip4/…/tcp/…/p2p/12D3Koo…", size: 40,
-        "aria-label": "Peer address" }),
-      h("button", { type: "submit" }, "Connect"));
-    connect.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      try {
-        await post("/api/v1/peers", { multiaddr: new FormData(connect).get("multiaddr").trim() });
-        await render();
-      } catch (error) {
-        connectError.textContent = error.message;
-        connectError.hidden = false;
-      }
-    });
-
-    mount(main,
-      h("h1", {}, "This node"),
-      h("section", { class: "card" },
-        h("dl", { class: "facts" },
-          h("dt", {}, "Peer ID"), h("dd", { class: "mono", id: "peer-id" }, ctx.me.peer_id),
-          h("dt", {}, "Version"), h("dd", {}, ctx.me.version),
-          h("dt", {}, "Addresses"),
-          h("dd", {}, h("ul", { class: "plain mono" }, ctx.me.addrs.map((a) => h("li", {}, a)))))),
-      profileForm(profile, render),
-      h("section", { class: "card" },
-        h("h2", {}, `Connected peers (${peers.items.length})`),
-        peers.items.length
-          ? h("ul", { class: "plain mono", id: "peers" }, peers.items.map((p) =>
-            h("li", {}, h("a", { href: `#/profile/${encodeURIComponent(p.peer_id)}` },
-              shortId(p.peer_id, 10)), " ", p.addrs[0] || "")))
-          : message("empty", "No peers yet",
-            "Add bootstrap peers in config.toml, or connect to a peer's address below."),
-        connect, connectError),
+    mount(peersSection,
+      h("h2", {}, `Connected peers (${peers.items.length})`),
+      peers.items.length
+        ? h("ul", { class: "plain mono", id: "peers" }, peers.items.map((p) =>
+          h("li", {}, h("a", { href: `#/profile/${encodeURIComponent(p.peer_id)}` },
+            shortId(p.peer_id, 10)), " ", p.addrs[0] || "")))
+        : message("empty", "No peers yet",
+          "Add bootstrap peers in config.toml, or connect to a peer's address below."),
+      connect, connectError);
+    mount(statsSection,
       h("section", { class: "card" },
         h("h2", {}, "Records and sync"),
         h("dl", { class: "facts" },
@@ -68,16 +53,46 @@ export async function node(main, _match, ctx) {
               shortId(pin.cid, 10)), " ", (pin.owners || []).join(", "))))
           : message("empty", "Nothing pinned", "Images of your listings are pinned here.")));
   }
-  await render();
-  const rerender = debounce(() => render().catch(() => {}), 2000);
-  return ctx.live((type) => { if (type.endsWith(".stored")) rerender(); });
+
+  connect.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await post("/api/v1/peers", { multiaddr: new FormData(connect).get("multiaddr").trim() });
+      connect.reset();
+      connectError.hidden = true;
+      await refresh();
+    } catch (error) {
+      connectError.textContent = error.message;
+      connectError.hidden = false;
+    }
+  });
+
+  const profile = await get(`/api/v1/profiles/${encodeURIComponent(ctx.me.peer_id)}`)
+    .catch(() => null);
+  const profileSlot = h("div");
+  const showProfile = (current) => mount(profileSlot, profileForm(current, ctx.me.limits, async () =>
+    showProfile(await get(`/api/v1/profiles/${encodeURIComponent(ctx.me.peer_id)}`))));
+  showProfile(profile);
+  await refresh();
+  mount(view,
+    h("h1", {}, "This node"),
+    h("section", { class: "card" },
+      h("dl", { class: "facts" },
+        h("dt", {}, "Peer ID"), h("dd", { class: "mono", id: "peer-id" }, ctx.me.peer_id),
+        h("dt", {}, "Version"), h("dd", {}, ctx.me.version),
+        h("dt", {}, "Addresses"),
+        h("dd", {}, h("ul", { class: "plain mono" }, ctx.me.addrs.map((a) => h("li", {}, a)))))),
+    profileSlot, peersSection, statsSection);
+  const later = ctx.later(() => refresh().catch(() => {}), 2000);
+  return ctx.live((type) => { if (type.endsWith(".stored")) later(); });
 }
 
-function profileForm(profile, done) {
+function profileForm(profile, limits, done) {
   const state = h("p", { class: "form-error", role: "status", hidden: true });
   const form = h("form", { class: "card editor", id: "profile-form" },
     h("h2", {}, "Your profile"),
-    h("label", {}, "Name", h("input", { name: "name", required: true, maxlength: 100,
+    h("label", {}, "Name", h("input", { name: "name", required: true,
+      maxlength: limits.display_name,
       value: profile ? profile.name : "" })),
     profile && profile.avatar
       ? h("img", { class: "avatar", src: `/ipfs/${profile.avatar}`, alt: "Your avatar" }) : null,

@@ -11,9 +11,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
-from tests.e2e.harness import login, shot
+from tests.e2e.harness import login, shot, wait_for
 from tests.e2e.test_ui_two_nodes import PROPAGATION_MS, png, ui
 from tests.integration.nodes import NodeProcess
 
@@ -148,3 +148,54 @@ def test_zion_open_logs_the_browser_in(node: NodeProcess, page: Page, tmp_path: 
         [*command, "--print"], capture_output=True, text=True, timeout=60, check=True
     ).stdout.strip()
     assert printed == f"{node.base_url}/login?token={node.token}"
+
+
+def test_a_slow_page_does_not_draw_over_the_next(node: NodeProcess, page: Page) -> None:
+    """The member leaves a page before it has loaded: what they went to stays on screen."""
+    login(page, node)
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/api/v1/dao", hold)
+    page.goto(f"{node.base_url}/#/dao")
+    wait_for(page, lambda: held, 10, "the DAO page to ask for the DAO")
+    page.goto(f"{node.base_url}/#/node")
+    expect(page.locator("main h1")).to_have_text("This node")
+    with page.expect_response("**/api/v1/dao"):
+        held[0].continue_()
+    page.unroute("**/api/v1/dao", hold)
+    # Let the page's handlers for that answer run (a task after the response), then look.
+    page.evaluate("() => new Promise((done) => setTimeout(done, 0))")
+    expect(page.locator("main h1")).to_have_text("This node")
+    expect(page.get_by_text("No chain configured")).to_have_count(0)
+
+
+def test_live_updates_keep_what_the_member_is_typing(node: NodeProcess, page: Page) -> None:
+    login(page, node)
+    page.goto(f"{node.base_url}/#/node")
+    name = page.locator("#profile-form").get_by_label("Name")
+    name.fill("Half-typed nam")
+    node.api.post("/api/v1/channels/general/messages", json={"text": "hi"}).raise_for_status()
+    # The page refreshes its counters from the event; the form is left alone.
+    expect(page.locator("dt:text-is('Messages') + dd")).to_have_text("1", timeout=10_000)
+    expect(name).to_have_value("Half-typed nam")
+    expect(name).to_be_focused()
+
+
+def test_load_more_is_not_undone_by_news(node: NodeProcess, page: Page) -> None:
+    for n in range(30):
+        node.create_listing(f"Item {n:02}")
+    login(page, node)
+    cards = page.locator(".listing-card")
+    expect(cards).to_have_count(24)
+    page.get_by_role("button", name="Load more").click()
+    expect(cards).to_have_count(30)
+    node.create_listing("Fresh item")
+    news = page.get_by_role("button", name="New listings arrived: show them")
+    expect(news).to_be_visible()
+    expect(cards).to_have_count(30)
+    news.click()
+    expect(cards).to_have_count(24)
+    expect(cards.first).to_contain_text("Fresh item")

@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from tests.e2e.harness import login, shot, wait_for
@@ -118,16 +119,24 @@ def test_listing_lifecycle_across_two_nodes(
     page_b.locator(f'.listing-link[data-id="{listing_id}"]').click()
     expect(page_b.get_by_role("heading", name="Solid oak dining table")).to_be_visible()
     mark_no_reload(page_b)
+    expires = a.api.get(f"/api/v1/listings/{listing_id}").json()["expires"]
+    second = tmp_path / "leaf.png"
+    second.write_bytes(png(200, 150, (90, 60, 30)))
     page_a.get_by_role("link", name="Edit").click()
     page_a.get_by_label("Title").fill("Solid oak dining table, extendable")
     page_a.get_by_label("Price").fill("275")
+    page_a.get_by_label("Add images").set_input_files(str(second))
     page_a.get_by_role("button", name="Save changes").click()
     expect(page_a.get_by_role("heading", name="Solid oak dining table, extendable")).to_be_visible()
     expect(page_b.get_by_role("heading", name="Solid oak dining table, extendable")).to_be_visible(
         timeout=PROPAGATION_MS
     )
     expect(page_b.locator(".price.big")).to_have_text("275.00 EUR")
-    image_shown(page_b, ".gallery img")  # the edit kept the image
+    # The edit kept the first image, added the second, and did not move the expiry.
+    expect(page_b.locator(".gallery img")).to_have_count(2)
+    for n in (1, 2):
+        image_shown(page_b, f".gallery a:nth-child({n}) img")
+    assert a.api.get(f"/api/v1/listings/{listing_id}").json()["expires"] == expires
     assert_not_reloaded(page_b)
 
     page_a.once("dialog", lambda dialog: dialog.accept())
@@ -169,20 +178,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.parametrize("seen_before", [True, False], ids=["after-an-event", "before-any-event"])
 def test_live_updates_survive_a_dropped_connection(
-    spawn: Spawn, new_context: Callable[[], BrowserContext]
+    spawn: Spawn, new_context: Callable[[], BrowserContext], seen_before: bool
 ) -> None:
     """A's node goes down under its open UI while B posts; when A is back (same gateway
-    address), the page's event stream reconnects after the last event it saw and every
-    message shows up, in order, without a reload."""
+    address), the page's event stream reconnects after the last event it saw (or where its
+    stream began, if it saw none) and every message shows up, in order, without a reload."""
     b = spawn("b")
     gateway = ["--gateway", f"127.0.0.1:{free_port()}"]
     a = spawn("a", bootstrap=[b.address], extra=gateway)
     page_a = ui(new_context, a)
     page_a.goto(f"{a.base_url}/#/channels/market")
-    before = "posted while A was up"
-    b.api.post("/api/v1/channels/market/messages", json={"text": before}).raise_for_status()
-    expect(page_a.locator("#messages li p")).to_have_text([before], timeout=PROPAGATION_MS)
+    shown: list[str] = []
+    if seen_before:
+        shown.append("posted while A was up")
+        b.api.post("/api/v1/channels/market/messages", json={"text": shown[0]}).raise_for_status()
+        expect(page_a.locator("#messages li p")).to_have_text(shown, timeout=PROPAGATION_MS)
+    else:
+        expect(page_a.get_by_text("No messages in #market yet")).to_be_visible()
     mark_no_reload(page_a)
 
     # The page's reconnection is held back until A has stored everything B posted, so the
@@ -199,12 +213,16 @@ def test_live_updates_survive_a_dropped_connection(
     for text in texts:
         b.api.post("/api/v1/channels/market/messages", json={"text": text}).raise_for_status()
     a.start(bootstrap=[b.address], extra=gateway)  # catches up from B by sync
-    wait_until(lambda: len(a.message_ids("market")) == 6, PROPAGATION_S, "A to catch up")
+    wait_until(
+        lambda: len(a.message_ids("market")) == len(shown) + len(texts),
+        PROPAGATION_S,
+        "A to catch up",
+    )
     wait_for(page_a, lambda: held, PROPAGATION_S, "the page to try to reconnect")
     assert "after=" in held[-1].request.url, "the reconnection does not say where to resume"
     held[-1].continue_()
     page_a.unroute("**/api/v1/events*", hold)
 
     expect(page_a.locator("#live")).to_have_attribute("data-state", "live", timeout=PROPAGATION_MS)
-    expect(page_a.locator("#messages li p")).to_have_text([before, *texts], timeout=PROPAGATION_MS)
+    expect(page_a.locator("#messages li p")).to_have_text([*shown, *texts], timeout=PROPAGATION_MS)
     assert_not_reloaded(page_a)

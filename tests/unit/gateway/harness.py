@@ -57,9 +57,11 @@ class _NodeInfo:
         return {}
 
 
-def login_cookie(client: httpx.AsyncClient, value: str = TOKEN) -> dict[str, str]:
-    """The Cookie header a logged-in browser sends to this gateway."""
-    return {"Cookie": f"{cookie_name(client.base_url.port or 80)}={value}"}
+def login_cookie(client: httpx.AsyncClient, value: str | None = None) -> dict[str, str]:
+    """The Cookie header a logged-in browser sends to this gateway (``value``: another)."""
+    port = client.base_url.port or 80
+    session = GatewaySecurity(token=TOKEN, host="127.0.0.1", port=port).new_session()
+    return {"Cookie": f"{cookie_name(port)}={session if value is None else value}"}
 
 
 def anonymous(client: httpx.AsyncClient) -> httpx.AsyncClient:

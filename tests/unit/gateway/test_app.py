@@ -156,7 +156,13 @@ async def test_price_filters_and_categories(client: httpx.AsyncClient) -> None:
     assert await titles(currency="USD") == []
     no_currency = await client.get("/api/v1/listings", params={"min_price": 5})
     assert no_currency.status_code == 422 and "currency" in no_currency.json()["detail"]
-    assert (await client.get("/api/v1/listings", params={"max_price": -1})).status_code == 422
+    for bad in (
+        {"max_price": -1},
+        {"currency": "eur"},
+        {"currency": "E" * 5000},
+        {"currency": "EUR", "min_price": 10, "max_price": 5},
+    ):
+        assert (await client.get("/api/v1/listings", params=bad)).status_code == 422, bad
     categories = (await client.get("/api/v1/categories")).json()["items"]
     assert categories == [{"name": "furniture", "listings": 1}, {"name": "lamps", "listings": 1}]
 
@@ -206,10 +212,17 @@ async def test_events_resume_after_last_event_id(client: httpx.AsyncClient) -> N
                             return seen
         return seen
 
-    everything = await read_events({"Last-Event-ID": "0"}, 3)
-    assert [kind for _, kind in everything] == ["listing.stored"] * 3
-    after_first = await read_events({"Last-Event-ID": everything[0][0]}, 2)
-    assert after_first == everything[1:]
+    everything = await read_events({"Last-Event-ID": "0"}, 4)
+    # The stream opens with where it starts, then the events after it.
+    assert everything[0] == ("0", "ready")
+    assert [kind for _, kind in everything[1:]] == ["listing.stored"] * 3
+    after_first = await read_events({"Last-Event-ID": everything[1][0]}, 3)
+    assert after_first == [(everything[1][0], "ready"), *everything[2:]]
+    fresh = await read_events({}, 1)
+    assert fresh == [(everything[-1][0], "ready")]  # from now on: it names the newest event
+    for bad in ("²", "-1", "x", "9" * 30):
+        response = await client.get("/api/v1/events", params={"after": bad})
+        assert response.status_code == 422, bad
 
 
 async def test_profile_with_wallet_link(client: httpx.AsyncClient) -> None:

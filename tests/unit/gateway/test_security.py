@@ -12,7 +12,13 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from tests.unit.gateway.harness import AUTH, TOKEN, anonymous, client, login_cookie
-from zion.gateway.security import UI_CSP, GatewaySecurity, SecurityMiddleware
+from zion.gateway.security import (
+    SESSION_MAX_AGE_S,
+    UI_CSP,
+    GatewaySecurity,
+    SecurityMiddleware,
+    is_loopback,
+)
 from zion.gateway.webui import load_ui_files
 from zion.node.config import GatewayConfig
 
@@ -147,3 +153,59 @@ def test_listening_beyond_loopback_needs_allow_remote() -> None:
     GatewayConfig(listen="0.0.0.0:8080", allowed_origins=[], allowed_hosts=[], allow_remote=True)
     GatewayConfig(listen="127.0.0.1:8080", allowed_origins=[], allowed_hosts=[])
     GatewayConfig(listen="[::1]:8080", allowed_origins=[], allowed_hosts=[])
+
+
+async def test_the_login_cookie_is_a_session_not_the_token(client: httpx.AsyncClient) -> None:
+    port = client.base_url.port
+    assert port is not None
+    login = await client.get("/login", params={"token": TOKEN})
+    name, _, rest = login.headers["set-cookie"].partition("=")
+    session = rest.split(";")[0]
+    assert name == f"zion_session_{port}"
+    assert TOKEN not in login.headers["set-cookie"]
+    assert f"max-age={SESSION_MAX_AGE_S}" in login.headers["set-cookie"].lower()
+    async with anonymous(client) as anon:
+        assert (await anon.get("/api/v1/node", headers=login_cookie(client, session))).is_success
+        # The token itself is no cookie, nor is a session altered or meant for another port.
+        for value in (TOKEN, session[:-1] + "0", session.replace(".", ".0")):
+            assert (
+                await anon.get("/api/v1/node", headers=login_cookie(client, value))
+            ).status_code == 401
+        other_port = GatewaySecurity(TOKEN, "127.0.0.1", port + 1).new_session()
+        response = await anon.get("/api/v1/node", headers=login_cookie(client, other_port))
+        assert response.status_code == 401
+
+
+def test_sessions_expire_and_are_signed_with_the_token() -> None:
+    security = GatewaySecurity(TOKEN, "127.0.0.1", 8080)
+    issued = 1_800_000_000
+    session = security.new_session(now=issued)
+    assert security.session_ok(session, now=issued + SESSION_MAX_AGE_S)
+    assert not security.session_ok(session, now=issued + SESSION_MAX_AGE_S + 1)
+    assert not security.session_ok(session, now=issued - 3600)  # issued in the future
+    rotated = GatewaySecurity("another token", "127.0.0.1", 8080)
+    assert not rotated.session_ok(session, now=issued)
+    for junk in (None, "", ".", "x.y", "1" * 40 + ".ab", "²." + session.split(".")[1]):
+        assert not security.session_ok(junk, now=issued)
+
+
+@pytest.mark.parametrize(
+    "others",
+    ["other=a b", 'prefs={"a":1}', "a(b=1", "theme=dark; recent=red bike"],
+)
+async def test_other_apps_odd_cookies_do_not_log_the_member_out(
+    client: httpx.AsyncClient, others: str
+) -> None:
+    """Other servers on 127.0.0.1 share the browser's cookie jar for this host."""
+    session = login_cookie(client)["Cookie"]
+    async with anonymous(client) as anon:
+        for header in (f"{others}; {session}", f"{session}; {others}"):
+            response = await anon.get("/api/v1/node", headers={"Cookie": header})
+            assert response.status_code == 200, header
+
+
+def test_loopback_means_loopback_addresses() -> None:
+    for host in ("127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"):
+        assert is_loopback(host), host
+    for host in ("127.example.org", "0.0.0.0", "192.168.1.2", "::", "example.com"):
+        assert not is_loopback(host), host

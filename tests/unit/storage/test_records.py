@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.conftest import DAY, NOW, make_listing
 from zion.protocols import records
-from zion.storage.database import MIGRATIONS, Database
+from zion.storage.database import MIGRATIONS, Database, _statements
 from zion.storage.errors import StorageError
 from zion.storage.records import Outcome, RecordStore, fts_query, sync_item
 
@@ -135,18 +135,51 @@ def test_price_and_category_filters(store: RecordStore, key: Ed25519PrivateKey) 
     assert store.categories(1) == [("bikes", 2)]
 
 
-def test_prices_of_listings_stored_before_the_price_columns_are_filled_in(
+def test_a_schema_4_database_gets_its_listing_prices(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    """A database written before prices had columns: migrated, then filled in at open."""
+    path = tmp_path / "zion.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:4]:
+        for statement in _statements(script):
+            old.execute(statement)
+    old.execute("PRAGMA user_version = 4")
+    listing = make_listing(key, price=records.Price(amount=777, currency="CHF"))
+    old.execute(
+        "INSERT INTO records (id, author, subject, kind, family, seq, created, expires, block,"
+        " received) VALUES (?, ?, ?, 'listing', 'listing', 1, ?, ?, ?, ?)",
+        (listing.id, listing.author, listing.subject, listing.created, listing.expires,
+         listing.block, NOW),
+    )  # fmt: skip
+    old.execute(
+        "INSERT INTO listings (record_id, author, subject, title, description, tags, category,"
+        " created) VALUES (?, ?, ?, 'Red bike', '', '', 'bikes', ?)",
+        (listing.id, listing.author, listing.subject, listing.created),
+    )
+    old.close()
+    store = RecordStore(Database(path))
+    assert len(store.listings(currency="CHF", min_price=777, max_price=777).items) == 1
+    assert store.listings(currency="CHF", min_price=778).items == []
+
+
+def test_a_listing_that_no_longer_decodes_does_not_stop_the_store(
     tmp_path: Path, key: Ed25519PrivateKey
 ) -> None:
     db = Database(tmp_path / "zion.db")
-    RecordStore(db).apply(make_listing(key, price=records.Price(amount=777, currency="CHF")), NOW)
-    # What a database migrated from schema 4 holds: the new columns empty.
-    db.conn.execute("UPDATE listings SET currency = NULL, price_amount = NULL")
     store = RecordStore(db)
-    assert db.conn.execute("SELECT currency, price_amount FROM listings").fetchall() == [
-        ("CHF", 777)
-    ]
-    assert len(store.listings(currency="CHF", min_price=777, max_price=777).items) == 1
+    store.apply(make_listing(key, subject="good"), NOW)
+    store.apply(make_listing(key, subject="bad"), NOW)
+    db.conn.execute("UPDATE listings SET currency = NULL, price_amount = NULL")
+    db.conn.execute(
+        "UPDATE records SET block = x'00' WHERE id ="
+        " (SELECT record_id FROM listings WHERE subject = 'bad')"
+    )
+    RecordStore(db)  # starts anyway
+    rows = dict(db.conn.execute("SELECT subject, currency FROM listings").fetchall())
+    assert rows == {"good": "EUR", "bad": ""}
+    unpriced = "SELECT count(*) FROM listings WHERE currency IS NULL"
+    assert db.conn.execute(unpriced).fetchone() == (0,)
 
 
 def test_fts_query_quotes_every_word() -> None:
