@@ -99,7 +99,7 @@ async def test_the_document_is_valid_openapi_3_1(client: httpx.AsyncClient) -> N
 
 
 async def test_every_served_route_is_documented(client: httpx.AsyncClient) -> None:
-    """Fails when a route is added without an entry in gateway/openapi.py's table."""
+    """Fails when a route is added without an entry in gateway/openapi_table.py's table."""
     paths = (await fetch_document(client))["paths"]
     missing, extra = [], []
     for route_path, methods in served_routes().items():
@@ -114,7 +114,7 @@ async def test_every_served_route_is_documented(client: httpx.AsyncClient) -> No
             ]
         for path in published:
             extra += [f"{m.upper()} {path}" for m in paths[path] if m not in methods]
-    assert not missing, f"served but not in the OpenAPI document (gateway/openapi.py): {missing}"
+    assert not missing, f"served but not in gateway/openapi_table.py: {missing}"
     assert not extra, f"documented but not served: {extra}"
 
 
