@@ -48,18 +48,28 @@ API_PREFIX: Final = "/api/"
 CONTENT_PREFIX: Final = "/ipfs/"
 #: ``Sec-Fetch-Site`` values that mean "not a page of this gateway" (fetch metadata).
 FOREIGN_FETCH_SITES: Final = frozenset({"cross-site", "same-site"})
+#: Where the web UI's own files live: the only place scripts and styles may come from.
+UI_FILES_PREFIX: Final = "/ui/"
 #: The web UI is plain files from this gateway: no inline script or style, no other origin.
+#: Scripts and styles are tied to the UI's folder (not 'self'), so even a script under
+#: /ipfs/ could not be loaded into a UI page.
 UI_CSP: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:;"
+    "default-src 'none'; script-src {files}; style-src {files}; img-src 'self' data: blob:;"
     " connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none';"
     " form-action 'self'; frame-ancestors 'none'"
 )
 UI_HEADERS: Final = (
-    (b"content-security-policy", UI_CSP.encode()),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-content-type-options", b"nosniff"),
 )
+
+
+def ui_csp(host: str | None) -> str:
+    """The policy for a response to ``host`` (already checked; None: not this gateway)."""
+    return UI_CSP.format(files=f"http://{host}{UI_FILES_PREFIX}" if host else "'none'")
+
+
 #: WebSocket close code for "policy violation" (RFC 6455).
 WS_POLICY_VIOLATION: Final = 1008
 LOOPBACK_HOSTS: Final = frozenset({"localhost", "::1", "[::1]"})
@@ -177,9 +187,10 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not scope["path"].startswith(CONTENT_PREFIX):
-            send = _with_ui_headers(send)
         host = (_header(scope, b"host") or "").lower()
+        if not scope["path"].startswith(CONTENT_PREFIX):
+            ours = host if host in self.security.allowed_hosts else None
+            send = _with_ui_headers(send, ui_csp(ours))
         if host not in self.security.allowed_hosts:
             await problem(421, "bad-host", f"host {host[:100]!r} is not this gateway")(
                 scope, receive, send
@@ -221,11 +232,13 @@ class SecurityMiddleware:
         await self.app(scope, _capped(receive, limit), send)
 
 
-def _with_ui_headers(send: Send) -> Send:
+def _with_ui_headers(send: Send, csp: str) -> Send:
+    headers = ((b"content-security-policy", csp.encode()), *UI_HEADERS)
+
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             present = {key.lower() for key, _ in message.get("headers", ())}
-            extra = [(key, value) for key, value in UI_HEADERS if key not in present]
+            extra = [(key, value) for key, value in headers if key not in present]
             message = {**message, "headers": [*message.get("headers", ()), *extra]}
         await send(message)
 

@@ -96,8 +96,10 @@ def test_web_ui_policy_allows_no_inline_script_and_no_other_origin(
         name: sources for name, *sources in (d.split() for d in policy.split(";") if d.strip())
     }
     assert "script-src" in directives or "default-src" in directives, policy
+    ui_files = f"{node.base_url}/ui/"
     for name, sources in directives.items():
-        assert set(sources) <= UI_SOURCES, f"{name} allows {sources}"
+        assert set(sources) <= UI_SOURCES | {ui_files}, f"{name} allows {sources}"
+    assert directives["script-src"] == [ui_files], directives
     # And Chromium enforces it: an inline script added to the page does not run.
     ran = page.evaluate(
         """() => {
@@ -108,6 +110,33 @@ def test_web_ui_policy_allows_no_inline_script_and_no_other_origin(
         }"""
     )
     assert ran is False
+
+
+def test_a_script_from_ipfs_cannot_run_in_the_ui(node: NodeProcess, page: Page) -> None:
+    """Content is anyone's: even a script the node serves under /ipfs/ is not one of the
+    UI's files, so the UI's policy does not let a UI page load it."""
+    added = node.api.post(
+        "/api/v1/ipfs/add",
+        params={"wrap": "true"},  # served by name, as text/javascript
+        files=[("file", ("x.js", b"window.fromIpfs = true;"))],
+    ).json()
+    script_url = f"{node.base_url}/ipfs/{added['cid']}/x.js"
+    assert "javascript" in node.api.get(script_url).headers["content-type"]
+    login(page, node)
+    blocked = page.evaluate(
+        """(src) => new Promise((done) => {
+            document.addEventListener("securitypolicyviolation",
+                (event) => done(event.violatedDirective), { once: true });
+            const script = document.createElement("script");
+            script.src = src;
+            script.onload = () => done("loaded");
+            script.onerror = () => setTimeout(() => done("failed without a violation"), 100);
+            document.body.append(script);
+        })""",
+        script_url,
+    )
+    assert blocked.startswith("script-src"), blocked
+    assert page.evaluate("window.fromIpfs === true") is False
 
 
 # --- b. a page under /ipfs/ ------------------------------------------------------------------

@@ -14,10 +14,10 @@ from starlette.routing import Route
 from tests.unit.gateway.harness import AUTH, TOKEN, anonymous, client, login_cookie
 from zion.gateway.security import (
     SESSION_MAX_AGE_S,
-    UI_CSP,
     GatewaySecurity,
     SecurityMiddleware,
     is_loopback,
+    ui_csp,
 )
 from zion.gateway.webui import load_ui_files
 from zion.node.config import GatewayConfig
@@ -84,8 +84,10 @@ async def test_the_web_ui_is_served_without_a_token_under_a_strict_policy(
     assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
     assert '<script type="module" src="/ui/app.js">' in index.text
     csp = index.headers["content-security-policy"]
-    assert csp == UI_CSP
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    files = f"http://127.0.0.1:{client.base_url.port}/ui/"
+    assert csp == ui_csp(f"127.0.0.1:{client.base_url.port}")
+    assert f"script-src {files};" in csp and f"style-src {files};" in csp
+    assert "unsafe-inline" not in csp and "'self'" not in csp.split("img-src")[0]
     assert "frame-ancestors 'none'" in csp and index.headers["x-frame-options"] == "DENY"
     assert index.headers["x-content-type-options"] == "nosniff"
     assert script.headers["content-type"].startswith("text/javascript")
@@ -94,7 +96,10 @@ async def test_the_web_ui_is_served_without_a_token_under_a_strict_policy(
     # Problems carry the policy too: nothing the gateway sends runs inline script.
     async with anonymous(client) as anon:
         refused = await anon.get("/api/v1/node")
-    assert refused.headers["content-security-policy"] == UI_CSP
+    assert refused.headers["content-security-policy"] == csp
+    rebound = await client.get("/", headers={"Host": "evil.example"})
+    assert rebound.status_code == 421
+    assert "script-src 'none'" in rebound.headers["content-security-policy"]
 
 
 def test_no_ui_file_has_inline_script_or_builds_markup_from_strings() -> None:
