@@ -345,6 +345,11 @@ def banner(node: ZionNode, base_url: str) -> str:
         f"login:    {base_url}/login?token={node.token}",
         f"home:     {node.home.path}",
     ]
+    if node.security.remote:
+        lines.append(
+            "warning:  the gateway is reachable from other machines ([gateway] allow_remote):"
+            " every request needs the token; put TLS in front of it"
+        )
     return "\n".join(lines)
 
 

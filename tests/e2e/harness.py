@@ -43,7 +43,7 @@ def launch(playwright: Playwright) -> Browser:
 
 
 def session_cookie(node: NodeProcess) -> str:
-    """The name of ``node``'s login cookie (``zion_token_<gateway port>``)."""
+    """The name of ``node``'s login cookie (``zion_session_<gateway port>``)."""
     return cookie_name(int(node.base_url.rsplit(":", 1)[1]))
 
 
