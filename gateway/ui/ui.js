@@ -103,12 +103,3 @@ export function notice(text) {
   mount(bar, text);
   bar.hidden = false;
 }
-
-/** Run `fn` at most once per `ms`, after the last call. */
-export function debounce(fn, ms) {
-  let timer = null;
-  return (...args) => {
-    clearTimeout(timer);
-    timer = setTimeout(() => fn(...args), ms);
-  };
-}
