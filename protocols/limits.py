@@ -32,6 +32,8 @@ MAX_LOCATION_CHARS: Final = 128
 MAX_PRICE_AMOUNT: Final = 10**15
 MAX_CHANNEL_CHARS: Final = 32
 MAX_MESSAGE_TEXT_CHARS: Final = 4000
+#: A direct message's text (it is padded and sealed; see protocols.dm).
+MAX_DM_TEXT_CHARS: Final = 4000
 MAX_DISPLAY_NAME_CHARS: Final = 64
 MAX_TOMBSTONE_REASON_CHARS: Final = 200
 

@@ -1,0 +1,209 @@
+"""Direct messages: sealed end to end, sans-IO.
+
+A message is signed by its sender's identity key (Ed25519, the key of the sender's peer ID),
+padded, and sealed to the recipient's X25519 encryption key with HPKE (RFC 9180, base mode:
+DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305), from `cryptography`.
+
+HPKE's base mode does not say who sealed a message, so the sender signs the plaintext, and the
+signed bytes name the recipient and the recipient's key: a recipient cannot re-seal a signed
+message to someone else as if the sender had written to them.
+
+What a mailbox or an eavesdropper sees is the envelope: the recipient's peer ID (it must, to
+hold the message for them), a short fingerprint of the key it is sealed to, the sealed bytes
+(their length is a padding bucket) and when it arrived. The sender, the text, the
+conversation, the listing and the message's own time and ID are inside.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Annotated, Any, Final
+
+import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from zion.protocols import encoding, identity, limits
+from zion.protocols.cid import validate_content_cid
+from zion.protocols.errors import ProtocolError
+
+FORMAT_VERSION: Final = 1
+#: Signatures over a message start with this, so no other Zion signature can pass for one.
+SIGNATURE_DOMAIN: Final = b"zion-dm-v1:"
+#: HPKE's ``info``: binds every sealed message to this protocol and version.
+HPKE_INFO: Final = b"zion-dm-v1"
+SUITE: Final = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+#: The smallest sealed size; sizes above it are powers of two (so a length says little).
+MIN_PADDED_BYTES: Final = 512
+MAX_PADDED_BYTES: Final = 16 * 1024
+#: HPKE adds its encapsulated key (32 bytes) and the AEAD tag (16 bytes).
+SEAL_OVERHEAD_BYTES: Final = 32 + 16
+MAX_SEALED_BYTES: Final = MAX_PADDED_BYTES + SEAL_OVERHEAD_BYTES
+MESSAGE_ID_BYTES: Final = 16
+CONVERSATION_ID_BYTES: Final = 16
+KEY_BYTES: Final = 32
+FINGERPRINT_BYTES: Final = 8
+#: The padding length prefix: 4 bytes, big-endian.
+_LENGTH_BYTES: Final = 4
+
+
+class Message(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+    """What the recipient reads once a message is opened and its signature checked."""
+
+    sender: str
+    recipient: str
+    #: The recipient's encryption key the sender sealed to (raw X25519, 32 bytes).
+    recipient_key: Annotated[bytes, msgspec.Meta(min_length=KEY_BYTES, max_length=KEY_BYTES)]
+    #: Milliseconds since the Unix epoch, by the sender's clock.
+    sent: int
+    id: Annotated[bytes, msgspec.Meta(min_length=MESSAGE_ID_BYTES, max_length=MESSAGE_ID_BYTES)]
+    conversation: Annotated[
+        bytes, msgspec.Meta(min_length=CONVERSATION_ID_BYTES, max_length=CONVERSATION_ID_BYTES)
+    ]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=limits.MAX_DM_TEXT_CHARS)]
+    #: The listing this message is about, if any (a CID).
+    listing: Annotated[str, msgspec.Meta(max_length=limits.MAX_CID_CHARS)] | None = None
+
+
+class Envelope(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What travels and what mailboxes hold."""
+
+    v: int
+    recipient: str
+    #: Which of the recipient's keys opens it (keys rotate; old ones still open old mail).
+    key: Annotated[bytes, msgspec.Meta(min_length=FINGERPRINT_BYTES, max_length=FINGERPRINT_BYTES)]
+    sealed: Annotated[bytes, msgspec.Meta(max_length=MAX_SEALED_BYTES)]
+
+
+def new_message_id() -> bytes:
+    return secrets.token_bytes(MESSAGE_ID_BYTES)
+
+
+def new_conversation_id() -> bytes:
+    return secrets.token_bytes(CONVERSATION_ID_BYTES)
+
+
+def raw_key(key: X25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def fingerprint(key: X25519PublicKey | bytes) -> bytes:
+    raw = key if isinstance(key, bytes) else raw_key(key)
+    return hashlib.sha256(b"zion-dm-key:" + raw).digest()[:FINGERPRINT_BYTES]
+
+
+def pad(data: bytes) -> bytes:
+    """A length prefix, ``data``, then zeros up to the next size bucket."""
+    needed = _LENGTH_BYTES + len(data)
+    if needed > MAX_PADDED_BYTES:
+        raise ProtocolError("too-large", f"a message is at most {MAX_PADDED_BYTES} bytes sealed")
+    size = MIN_PADDED_BYTES
+    while size < needed:
+        size *= 2
+    return len(data).to_bytes(_LENGTH_BYTES, "big") + data + bytes(size - needed)
+
+
+def unpad(padded: bytes) -> bytes:
+    length = int.from_bytes(padded[:_LENGTH_BYTES], "big")
+    end = _LENGTH_BYTES + length
+    if end > len(padded) or any(padded[end:]):
+        raise ProtocolError("bad-padding", "the padding does not match the length")
+    return padded[_LENGTH_BYTES:end]
+
+
+def seal(
+    sender_key: Ed25519PrivateKey,
+    recipient: str,
+    recipient_key: X25519PublicKey,
+    *,
+    text: str,
+    sent: int,
+    conversation: bytes,
+    listing: str | None = None,
+    message_id: bytes | None = None,
+) -> tuple[Envelope, Message]:
+    """Sign, pad and seal a message; ProtocolError if it breaks a rule."""
+    fields: dict[str, Any] = {
+        "sender": identity.peer_id_of(sender_key),
+        "recipient": recipient,
+        "recipient_key": raw_key(recipient_key),
+        "sent": sent,
+        "id": new_message_id() if message_id is None else message_id,
+        "conversation": conversation,
+        "text": text,
+    }
+    if listing is not None:
+        fields["listing"] = listing
+    message = _checked(fields)
+    unsigned = msgspec.to_builtins(message, builtin_types=(bytes,))
+    signature = sender_key.sign(SIGNATURE_DOMAIN + encoding.encode(unsigned))
+    plaintext = encoding.encode({"m": unsigned, "sig": signature})
+    sealed = SUITE.encrypt(pad(plaintext), recipient_key, info=HPKE_INFO)
+    envelope = Envelope(FORMAT_VERSION, recipient, fingerprint(recipient_key), sealed)
+    return envelope, message
+
+
+def open_envelope(envelope: Envelope, recipient: str, keys: list[X25519PrivateKey]) -> Message:
+    """The message inside, for ``recipient`` holding ``keys`` (current and older ones).
+
+    ProtocolError (reason ``not-for-us``, ``undecryptable``, ``bad-signature``, ...) for
+    anything that is not a message from its signer to this recipient.
+    """
+    if envelope.v != FORMAT_VERSION:
+        raise ProtocolError("bad-version", f"unknown message format {envelope.v}")
+    if envelope.recipient != recipient:
+        raise ProtocolError("not-for-us", "the message is addressed to another member")
+    key = next((k for k in keys if fingerprint(k.public_key()) == envelope.key), None)
+    if key is None:
+        raise ProtocolError("unknown-key", "sealed to a key this node does not hold")
+    try:
+        padded = SUITE.decrypt(envelope.sealed, key, info=HPKE_INFO)
+    except (InvalidTag, ValueError):
+        raise ProtocolError("undecryptable", "the message does not open (tampered?)") from None
+    outer = encoding.decode(unpad(padded))
+    if not isinstance(outer, dict) or set(outer) != {"m", "sig"}:
+        raise ProtocolError("malformed", "not a signed message")
+    message = _checked(outer["m"])
+    signature = outer["sig"]
+    signed = SIGNATURE_DOMAIN + encoding.encode(outer["m"])
+    if not isinstance(signature, bytes) or not identity.verify(message.sender, signature, signed):
+        raise ProtocolError("bad-signature", "the sender's signature does not verify")
+    if message.recipient != recipient or message.recipient_key != raw_key(key.public_key()):
+        raise ProtocolError("not-for-us", "signed for another recipient or key")
+    return message
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    return encoding.encode(msgspec.to_builtins(envelope, builtin_types=(bytes,)))
+
+
+def decode_envelope(data: bytes) -> Envelope:
+    if len(data) > MAX_SEALED_BYTES + 1024:
+        raise ProtocolError("too-large", "an envelope is larger than any message")
+    value: Any = encoding.decode(data)
+    try:
+        return msgspec.convert(value, Envelope)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError("malformed", str(exc)) from None
+
+
+def _checked(fields: Any) -> Message:
+    """A Message from plain fields, every constraint checked (constructing a Struct directly
+    checks none)."""
+    try:
+        message = msgspec.convert(fields, Message)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError("malformed", str(exc)) from None
+    identity.public_key_from_peer_id(message.sender)
+    identity.public_key_from_peer_id(message.recipient)
+    if message.listing is not None:
+        validate_content_cid(message.listing)
+    return message
+
+
+def generate_key() -> X25519PrivateKey:
+    return X25519PrivateKey.generate()

@@ -1,0 +1,176 @@
+"""Direct messages: sealing, opening, and everything that must not open."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from zion.protocols import dm, identity
+from zion.protocols.errors import ProtocolError
+
+NOW = 1_800_000_000_000
+TEXT = "Is the oak table still available? I can pick it up on Saturday."
+LISTING = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+
+
+@pytest.fixture
+def alice() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def bob() -> tuple[str, dm.X25519PrivateKey]:
+    return identity.peer_id_of(Ed25519PrivateKey.generate()), dm.generate_key()
+
+
+def sealed(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey], text: str = TEXT
+) -> tuple[dm.Envelope, dm.Message]:
+    peer, key = bob
+    return dm.seal(
+        alice,
+        peer,
+        key.public_key(),
+        text=text,
+        sent=NOW,
+        conversation=dm.new_conversation_id(),
+        listing=LISTING,
+    )
+
+
+def test_the_recipient_opens_what_the_sender_sealed(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    envelope, message = sealed(alice, bob)
+    wire = dm.encode_envelope(envelope)
+    opened = dm.open_envelope(dm.decode_envelope(wire), bob[0], [dm.generate_key(), bob[1]])
+    assert opened == message
+    assert opened.sender == identity.peer_id_of(alice)
+    assert opened.text == TEXT and opened.listing == LISTING and opened.sent == NOW
+
+
+def test_a_mailbox_holds_nothing_readable(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    envelope, message = sealed(alice, bob)
+    wire = dm.encode_envelope(envelope)
+    for secret in (TEXT.encode(), identity.peer_id_of(alice).encode(), message.id,
+                   message.conversation, LISTING.encode(), b"Saturday"):  # fmt: skip
+        assert secret not in wire
+    # Any other key fails, including the sender's own encryption key.
+    stranger = dm.generate_key()
+    forged = msgspec.structs.replace(envelope, key=dm.fingerprint(stranger.public_key()))
+    with pytest.raises(ProtocolError) as failure:
+        dm.open_envelope(forged, bob[0], [stranger])
+    assert failure.value.reason == "undecryptable"
+
+
+def test_lengths_are_padded_to_buckets(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    short, _ = sealed(alice, bob, "ok")
+    longer, _ = sealed(alice, bob, "x" * 100)
+    assert len(short.sealed) == len(longer.sealed) == dm.MIN_PADDED_BYTES + dm.SEAL_OVERHEAD_BYTES
+    big, _ = sealed(alice, bob, "y" * 3000)
+    assert len(big.sealed) == 4096 + dm.SEAL_OVERHEAD_BYTES
+
+
+def test_tampered_ciphertext_does_not_open(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    envelope, _ = sealed(alice, bob)
+    for index in (0, 40, len(envelope.sealed) - 1):
+        flipped = bytearray(envelope.sealed)
+        flipped[index] ^= 1
+        tampered = msgspec.structs.replace(envelope, sealed=bytes(flipped))
+        with pytest.raises(ProtocolError) as failure:
+            dm.open_envelope(tampered, bob[0], [bob[1]])
+        assert failure.value.reason == "undecryptable"
+
+
+def test_a_message_for_someone_else_is_refused(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    envelope, _ = sealed(alice, bob)
+    carol = identity.peer_id_of(Ed25519PrivateKey.generate())
+    with pytest.raises(ProtocolError) as failure:
+        dm.open_envelope(envelope, carol, [bob[1]])
+    assert failure.value.reason == "not-for-us"
+    # Re-addressing the envelope does not help: the signed message names bob.
+    readdressed = msgspec.structs.replace(envelope, recipient=carol)
+    with pytest.raises(ProtocolError) as failure:
+        dm.open_envelope(readdressed, carol, [bob[1]])
+    assert failure.value.reason == "not-for-us"
+
+
+def test_a_recipient_cannot_forward_a_signed_message_as_written_to_someone_else(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    """Bob opens Alice's message and seals her signed bytes to Carol: Carol refuses them."""
+    envelope, _ = sealed(alice, bob)
+    inner = dm.unpad(dm.SUITE.decrypt(envelope.sealed, bob[1], info=dm.HPKE_INFO))
+    carol_peer, carol_key = identity.peer_id_of(Ed25519PrivateKey.generate()), dm.generate_key()
+    resealed = dm.Envelope(
+        dm.FORMAT_VERSION,
+        carol_peer,
+        dm.fingerprint(carol_key.public_key()),
+        dm.SUITE.encrypt(dm.pad(inner), carol_key.public_key(), info=dm.HPKE_INFO),
+    )
+    with pytest.raises(ProtocolError) as failure:
+        dm.open_envelope(resealed, carol_peer, [carol_key])
+    assert failure.value.reason == "not-for-us"
+
+
+def test_a_forged_sender_is_refused(bob: tuple[str, dm.X25519PrivateKey]) -> None:
+    """Mallory seals a message whose sender field says Alice: the signature is Mallory's."""
+    mallory, alice = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    envelope, message = sealed(mallory, bob)
+    unsigned = msgspec.to_builtins(
+        msgspec.structs.replace(message, sender=identity.peer_id_of(alice)),
+        builtin_types=(bytes,),
+    )
+    signature = mallory.sign(dm.SIGNATURE_DOMAIN + dm.encoding.encode(unsigned))
+    plaintext = dm.encoding.encode({"m": unsigned, "sig": signature})
+    forged = msgspec.structs.replace(
+        envelope, sealed=dm.SUITE.encrypt(dm.pad(plaintext), bob[1].public_key(), info=dm.HPKE_INFO)
+    )
+    with pytest.raises(ProtocolError) as failure:
+        dm.open_envelope(forged, bob[0], [bob[1]])
+    assert failure.value.reason == "bad-signature"
+
+
+def test_bad_input_is_refused_with_a_reason(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    peer, key = bob
+    conversation = dm.new_conversation_id()
+    with pytest.raises(ProtocolError):
+        dm.seal(alice, peer, key.public_key(), text="", sent=NOW, conversation=conversation)
+    with pytest.raises(ProtocolError):
+        dm.seal(
+            alice, "not-a-peer", key.public_key(), text="hi", sent=NOW, conversation=conversation
+        )
+    with pytest.raises(ProtocolError):
+        dm.seal(alice, peer, key.public_key(), text="hi", sent=NOW, conversation=conversation,
+                listing="not-a-cid")  # fmt: skip
+    for junk in (b"", b"\xa0", b"\x00" * 20, dm.encoding.encode({"v": 1}), b"\xff" * 40000):
+        with pytest.raises(ProtocolError):
+            dm.decode_envelope(junk)
+    envelope, _ = sealed(alice, bob)
+    with pytest.raises(ProtocolError) as failure:
+        dm.open_envelope(envelope, peer, [dm.generate_key()])
+    assert failure.value.reason == "unknown-key"
+
+
+def test_padding_round_trips_and_refuses_garbage() -> None:
+    for size in (0, 1, 507, 508, 509, 5000):
+        data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        padded = dm.pad(data)
+        assert len(padded) >= dm.MIN_PADDED_BYTES and dm.unpad(padded) == data
+    with pytest.raises(ProtocolError):
+        dm.unpad(b"\x00\x00\x00\x05abc")
+    with pytest.raises(ProtocolError):
+        dm.unpad(dm.pad(b"abc")[:-1] + b"\x01")
+    with pytest.raises(ProtocolError):
+        dm.pad(bytes(dm.MAX_PADDED_BYTES))
