@@ -155,12 +155,16 @@ SCHEMAS: Final[JSON] = {
         created=_MS,
     ),
     "Profile": _object(
-        ["peer_id", "name", "avatar", "wallet", "wallet_sig", "seq", "created"],
+        ["peer_id", "name", "avatar", "wallet", "wallet_sig", "enc_key", "seq", "created"],
         peer_id=_PEER_ID,
         name=_wire("ProfileBody", "name"),
         avatar=_wire("ProfileBody", "avatar", "an image CID"),
         wallet=_wire("ProfileBody", "wallet", "a linked Ethereum wallet"),
         wallet_sig=_nullable(_HEX, "the wallet's EIP-191 link signature"),
+        enc_key=_nullable(
+            _string("hex", pattern="^[0-9a-f]{64}$"),
+            "the X25519 key direct messages to this member are sealed to",
+        ),
         seq=_integer("the version"),
         created=_MS,
     ),

@@ -47,6 +47,7 @@ def profile_json(record: Record) -> dict[str, Any]:
         "avatar": body.avatar,
         "wallet": body.wallet,
         "wallet_sig": None if body.wallet_sig is None else "0x" + body.wallet_sig.hex(),
+        "enc_key": None if body.enc_key is None else body.enc_key.hex(),
         "seq": record.seq,
         "created": record.created,
     }

@@ -34,6 +34,7 @@ from zion.node.channels import ChannelService
 from zion.node.clock import now_ms
 from zion.node.config import ChainConfig, Config
 from zion.node.content import ContentService
+from zion.node.dmkeys import DmKeyring
 from zion.node.errors import NodeError
 from zion.node.events import EventFeed
 from zion.node.governance import GovernanceService, connect_dao
@@ -149,6 +150,7 @@ class ZionNode:
             config.sync.timeout_s,
         )
         self.gossip_verdicts = {verdict.value: 0 for verdict in Verdict}
+        self.dm_keys = DmKeyring(home)
         self.blocks = Blockstore(home.blocks_dir)
         self.pins = PinStore(self.db)
         self.dao_store = DaoStore(self.db)
@@ -171,7 +173,9 @@ class ZionNode:
                 self.store, self.publisher, self.peer_id, self.content.replace_pins
             ),
             channels=ChannelService(self.store, self.publisher),
-            profiles=ProfileService(self.store, self.publisher, self.peer_id),
+            profiles=ProfileService(
+                self.store, self.publisher, self.peer_id, self.dm_keys.current_public
+            ),
             events=self.feed,
             content=self.content,
             governance=GovernanceService(

@@ -12,10 +12,19 @@ from zion.storage.records import RecordStore
 
 
 class ProfileService:
-    def __init__(self, store: RecordStore, publisher: Publisher, peer_id: str) -> None:
+    def __init__(
+        self,
+        store: RecordStore,
+        publisher: Publisher,
+        peer_id: str,
+        enc_key: bytes | None = None,
+    ) -> None:
+        """``enc_key``: this node's current direct-message key (node.dmkeys), published in
+        every profile it writes."""
         self._store = store
         self._publisher = publisher
         self._peer_id = peer_id
+        self._enc_key = enc_key
 
     def get(self, author: str) -> Record:
         record = self._store.head(author, PROFILE_SUBJECT)
@@ -34,7 +43,13 @@ class ProfileService:
         seq = 1 if current is None else current.seq + 1
         try:
             body = msgspec.convert(
-                {"name": name, "avatar": avatar, "wallet": wallet, "wallet_sig": wallet_sig},
+                {
+                    "name": name,
+                    "avatar": avatar,
+                    "wallet": wallet,
+                    "wallet_sig": wallet_sig,
+                    "enc_key": self._enc_key,
+                },
                 ProfileBody,
             )
             return await self._publisher.publish(

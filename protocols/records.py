@@ -91,6 +91,9 @@ class ProfileBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_
     wallet: Annotated[str, msgspec.Meta(pattern=r"^0x[0-9a-fA-F]{40}$")] | None = None
     #: EIP-191 signature by ``wallet`` over WALLET_LINK_PREFIX + author.
     wallet_sig: Annotated[bytes, msgspec.Meta(min_length=65, max_length=65)] | None = None
+    #: The X25519 key direct messages to this member are sealed to (protocols.dm); a new
+    #: profile with another key rotates it.
+    enc_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)] | None = None
 
 
 Uint256 = Annotated[str, msgspec.Meta(pattern=r"^(0|[1-9][0-9]{0,77})$")]

@@ -35,6 +35,8 @@ from zion.storage.pins import PinStore
 from zion.storage.records import RecordStore
 
 TOKEN = "t" * 43
+#: The node's direct-message key, as its profile publishes it.
+DM_KEY = bytes(range(32))
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: Small, so tests can exceed it cheaply.
 UPLOAD_LIMIT = 8 * 1024 * 1024
@@ -98,7 +100,7 @@ async def serve(
         node=_NodeInfo(peer_id),
         market=MarketService(store, publisher, peer_id, content.replace_pins),
         channels=ChannelService(store, publisher),
-        profiles=ProfileService(store, publisher, peer_id),
+        profiles=ProfileService(store, publisher, peer_id, DM_KEY),
         events=feed,
         content=content,
         governance=GovernanceService(connect_dao, publisher, store, DaoStore(db), account=account),

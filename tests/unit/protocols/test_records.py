@@ -259,3 +259,25 @@ def test_signed_payload_equals_reencoding(key: Ed25519PrivateKey, seq: int) -> N
     value = cbor2.loads(record.block)
     del value["sig"]
     assert record.signed_payload == records.SIGNATURE_DOMAIN + cbor2.dumps(value, canonical=True)
+
+
+def test_profile_carries_a_direct_message_key(key: Ed25519PrivateKey) -> None:
+    enc_key = bytes(range(32))
+    body = records.ProfileBody(name="Ada", enc_key=enc_key)
+    profile = records.sign_record(
+        key, kind="profile", subject=records.PROFILE_SUBJECT, seq=1, created=NOW, body=body
+    )
+    checked = records.validate_record(profile.block, NOW)
+    assert checked[0].accepted
+    decoded = records.decode_record(profile.block).body
+    assert isinstance(decoded, records.ProfileBody) and decoded.enc_key == enc_key
+    for wrong in (b"", bytes(31), bytes(33)):
+        with pytest.raises(ProtocolError):
+            records.sign_record(
+                key,
+                kind="profile",
+                subject=records.PROFILE_SUBJECT,
+                seq=1,
+                created=NOW,
+                body=records.ProfileBody(name="Ada", enc_key=wrong),
+            )
