@@ -130,6 +130,27 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     CREATE INDEX listings_unpriced ON listings (record_id) WHERE currency IS NULL;
     """,
+    # 7: direct messages, as this member sent and received them (opened: plaintext; the
+    # node home is 0700), and the sealed envelope of each outgoing one until it is delivered.
+    """
+    CREATE TABLE dm_messages (
+        id BLOB PRIMARY KEY,
+        conversation BLOB NOT NULL,
+        peer TEXT NOT NULL,
+        outgoing INTEGER NOT NULL,
+        sent INTEGER NOT NULL,
+        stored INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        listing TEXT,
+        status TEXT NOT NULL,
+        detail TEXT,
+        envelope BLOB,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER
+    );
+    CREATE INDEX dm_by_conversation ON dm_messages (conversation, sent, id);
+    CREATE INDEX dm_outbox ON dm_messages (next_attempt) WHERE envelope IS NOT NULL;
+    """,
 )
 
 

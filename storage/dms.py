@@ -1,0 +1,239 @@
+"""Direct messages as this member sent and received them, with each outgoing message's state.
+
+Outgoing messages keep their sealed envelope until they are delivered (or fail), so a restart
+loses nothing and resends the same bytes (the recipient drops the duplicate by message ID).
+Every change appends an event (``dm.received``, ``dm.status``) to the event log in the same
+transaction, for the gateway's live stream. Events carry no message text.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from zion.protocols import dm
+from zion.storage.database import Database
+from zion.storage.errors import StorageError
+
+MAX_PAGE: Final = 200
+MAX_CONVERSATIONS: Final = 500
+
+
+class Status(enum.StrEnum):
+    """Outgoing: queued → sent → delivered → read, or failed. Incoming: unread → read."""
+
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    UNREAD = "unread"
+
+
+@dataclass(frozen=True)
+class DirectMessage:
+    id: bytes
+    conversation: bytes
+    peer: str
+    outgoing: bool
+    sent: int
+    stored: int
+    text: str
+    listing: str | None
+    status: str
+    detail: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id.hex(),
+            "conversation": self.conversation.hex(),
+            "peer": self.peer,
+            "outgoing": self.outgoing,
+            "sent": self.sent,
+            "stored": self.stored,
+            "text": self.text,
+            "listing": self.listing,
+            "status": self.status,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An outgoing message still to deliver."""
+
+    id: bytes
+    peer: str
+    envelope: bytes
+    attempts: int
+    sent: int
+
+
+_SELECT: Final = (
+    "SELECT id, conversation, peer, outgoing, sent, stored, text, listing, status, detail"
+    " FROM dm_messages"
+)
+
+
+class DmStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # --- writes --------------------------------------------------------------------------
+
+    def add_outgoing(self, message: dm.Message, envelope: bytes, now_ms: int) -> DirectMessage:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO dm_messages (id, conversation, peer, outgoing, sent, stored, text,"
+                " listing, status, envelope, next_attempt)"
+                " VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
+                (message.id, message.conversation, message.recipient, message.sent, now_ms,
+                 message.text, message.listing, Status.QUEUED, envelope, now_ms),
+            )  # fmt: skip
+            self._event(conn, now_ms, "dm.status", message.id, message.conversation, Status.QUEUED)
+        return self._one(message.id)
+
+    def add_incoming(self, message: dm.Message, now_ms: int) -> bool:
+        """Store a message sent to us; False if it was here already (a duplicate)."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO dm_messages (id, conversation, peer, outgoing, sent,"
+                " stored, text, listing, status) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
+                (message.id, message.conversation, message.sender, message.sent, now_ms,
+                 message.text, message.listing, Status.UNREAD),
+            )  # fmt: skip
+            if cursor.rowcount == 0:
+                return False
+            self._event(conn, now_ms, "dm.received", message.id, message.conversation, "unread")
+        return True
+
+    def delivered(self, message_id: bytes, now_ms: int) -> None:
+        self._settle(message_id, Status.DELIVERED, None, now_ms)
+
+    def failed(self, message_id: bytes, reason: str, now_ms: int) -> None:
+        self._settle(message_id, Status.FAILED, reason, now_ms)
+
+    def retry_later(self, message_id: bytes, at_ms: int, reason: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE dm_messages SET attempts = attempts + 1, next_attempt = ?, detail = ?"
+                " WHERE id = ? AND envelope IS NOT NULL",
+                (at_ms, reason, message_id),
+            )
+
+    def mark_read(self, conversation: bytes, now_ms: int) -> int:
+        """Incoming messages of ``conversation`` read; how many were unread."""
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT id FROM dm_messages WHERE conversation = ? AND outgoing = 0 AND status = ?",
+                (conversation, Status.UNREAD),
+            ).fetchall()
+            for (message_id,) in rows:
+                conn.execute(
+                    "UPDATE dm_messages SET status = ? WHERE id = ?", (Status.READ, message_id)
+                )
+                self._event(conn, now_ms, "dm.status", message_id, conversation, Status.READ)
+        return len(rows)
+
+    def _settle(self, message_id: bytes, status: Status, detail: str | None, now_ms: int) -> None:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT conversation FROM dm_messages WHERE id = ? AND envelope IS NOT NULL",
+                (message_id,),
+            ).fetchone()
+            if row is None:
+                return  # settled already
+            conn.execute(
+                "UPDATE dm_messages SET status = ?, detail = ?, envelope = NULL,"
+                " next_attempt = NULL WHERE id = ?",
+                (status, detail, message_id),
+            )
+            self._event(conn, now_ms, "dm.status", message_id, row[0], status)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def due(self, now_ms: int, limit: int) -> list[Pending]:
+        rows = self._read(
+            "SELECT id, peer, envelope, attempts, sent FROM dm_messages"
+            " WHERE envelope IS NOT NULL AND next_attempt <= ? ORDER BY next_attempt LIMIT ?",
+            (now_ms, limit),
+        )
+        return [Pending(*row) for row in rows]
+
+    def get(self, message_id: bytes) -> DirectMessage | None:
+        rows = self._read(_SELECT + " WHERE id = ?", (message_id,))
+        return _message(rows[0]) if rows else None
+
+    def messages(self, conversation: bytes, limit: int) -> list[DirectMessage]:
+        """The newest ``limit`` messages of a conversation, oldest first."""
+        rows = self._read(
+            _SELECT + " WHERE conversation = ? ORDER BY sent DESC, id DESC LIMIT ?",
+            (conversation, max(1, min(limit, MAX_PAGE))),
+        )
+        return [_message(row) for row in reversed(rows)]
+
+    def conversations(self) -> list[dict[str, Any]]:
+        """Every conversation: its peer, newest message and unread count, newest first."""
+        rows = self._read(
+            "SELECT conversation, peer, max(sent), count(*),"
+            " sum(CASE WHEN outgoing = 0 AND status = 'unread' THEN 1 ELSE 0 END)"
+            " FROM dm_messages GROUP BY conversation ORDER BY max(sent) DESC LIMIT ?",
+            (MAX_CONVERSATIONS,),
+        )
+        return [
+            {"id": conv.hex(), "peer": peer, "last": last, "messages": count, "unread": unread}
+            for conv, peer, last, count, unread in rows
+        ]
+
+    def _one(self, message_id: bytes) -> DirectMessage:
+        found = self.get(message_id)
+        assert found is not None
+        return found
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._db.conn
+        with self._db.lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageError(f"cannot store a direct message: {exc}") from exc
+                raise
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        with self._db.read_lock:
+            return self._db.reader.execute(sql, params).fetchall()
+
+    @staticmethod
+    def _event(
+        conn: sqlite3.Connection,
+        now_ms: int,
+        kind: str,
+        message_id: bytes,
+        conversation: bytes,
+        status: str,
+    ) -> None:
+        data = {"id": message_id.hex(), "conversation": conversation.hex(), "status": status}
+        conn.execute(
+            "INSERT INTO events (at, type, data) VALUES (?, ?, ?)",
+            (now_ms, kind, msgspec.json.encode(data)),
+        )
+
+
+def _message(row: Any) -> DirectMessage:
+    mid, conv, peer, outgoing, sent, stored, text, listing, status, detail = row
+    return DirectMessage(
+        mid, conv, peer, bool(outgoing), sent, stored, text, listing, status, detail
+    )

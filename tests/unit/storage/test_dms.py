@@ -1,0 +1,87 @@
+"""Direct messages in SQLite: outgoing state, incoming de-duplication, conversations, events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from zion.protocols import dm, identity
+from zion.storage.database import Database
+from zion.storage.dms import DmStore, Status
+from zion.storage.records import RecordStore
+
+NOW = 1_800_000_000_000
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    return Database(tmp_path / "zion.db")
+
+
+def message(text: str, sent: int = NOW, conversation: bytes = b"c" * 16) -> dm.Message:
+    alice = Ed25519PrivateKey.generate()
+    bob = identity.peer_id_of(Ed25519PrivateKey.generate())
+    _, sealed = dm.seal(
+        alice, bob, dm.generate_key().public_key(), text=text, sent=sent, conversation=conversation
+    )
+    return sealed
+
+
+def event_types(db: Database) -> list[str]:
+    return [event.type for event in RecordStore(db).events_after(0, 100)]
+
+
+def test_an_outgoing_message_keeps_its_envelope_until_it_settles(db: Database) -> None:
+    store = DmStore(db)
+    sent = message("hello")
+    stored = store.add_outgoing(sent, b"sealed bytes", NOW)
+    assert stored.status == Status.QUEUED and stored.outgoing and stored.peer == sent.recipient
+    due = store.due(NOW, 10)
+    assert [p.envelope for p in due] == [b"sealed bytes"]
+    store.retry_later(sent.id, NOW + 5000, "not reachable")
+    assert store.due(NOW + 4999, 10) == []
+    assert store.due(NOW + 5000, 10)[0].attempts == 1
+    store.delivered(sent.id, NOW + 6000)
+    assert store.due(NOW + 10**9, 10) == []
+    got = store.get(sent.id)
+    assert got is not None and got.status == Status.DELIVERED
+    store.failed(sent.id, "too late", NOW + 7000)  # settled already: no change
+    got = store.get(sent.id)
+    assert got is not None and got.status == Status.DELIVERED
+    assert event_types(db) == ["dm.status", "dm.status"]
+
+
+def test_a_failed_message_says_why(db: Database) -> None:
+    store = DmStore(db)
+    sent = message("hello")
+    store.add_outgoing(sent, b"x", NOW)
+    store.failed(sent.id, "the recipient has not been reachable for 7 days", NOW)
+    got = store.get(sent.id)
+    assert got is not None and got.status == Status.FAILED and "7 days" in (got.detail or "")
+
+
+def test_incoming_duplicates_are_dropped_and_reading_clears_unread(db: Database) -> None:
+    store = DmStore(db)
+    first = message("one", NOW)
+    second = msgspec.structs.replace(message("two", NOW + 1), sender=first.sender)
+    assert store.add_incoming(first, NOW)
+    assert not store.add_incoming(first, NOW + 5)  # the same message again
+    assert store.add_incoming(second, NOW + 6)
+    [conversation] = store.conversations()
+    assert conversation["unread"] == 2 and conversation["messages"] == 2
+    texts = [m.text for m in store.messages(first.conversation, 50)]
+    assert texts == ["one", "two"]
+    assert store.mark_read(first.conversation, NOW + 10) == 2
+    assert store.conversations()[0]["unread"] == 0
+    assert store.mark_read(first.conversation, NOW + 11) == 0
+    assert event_types(db) == ["dm.received", "dm.received", "dm.status", "dm.status"]
+
+
+def test_events_carry_no_text(db: Database) -> None:
+    store = DmStore(db)
+    store.add_incoming(message("a secret plan"), NOW)
+    for event in RecordStore(db).events_after(0, 10):
+        assert "secret" not in str(event.data)
