@@ -17,7 +17,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from zion import __version__
-from zion.gateway import dao, ipfs, openapi, webui
+from zion.gateway import dao, dms, ipfs, openapi, webui
+from zion.gateway.bodies import parse_json_object
 from zion.gateway.problems import problem
 from zion.gateway.security import (
     MAX_BODY_BYTES,
@@ -79,6 +80,7 @@ def build_app(services: Services, security: GatewaySecurity) -> Starlette:
         Route("/api/v1/events", api.events, methods=["GET"]),
         *ipfs.routes(services.content),
         *dao.routes(services.governance),
+        *dms.routes(services.dms),
         *webui.routes(),
         *openapi.routes(),
     ]
@@ -133,21 +135,11 @@ async def _small_json_object(request: Request) -> dict[str, Any]:
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise BodyTooLarge
-    return _parse_json_object(bytes(body))
+    return parse_json_object(bytes(body))
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
-    return _parse_json_object(await request.body())
-
-
-def _parse_json_object(body: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"request body is not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise InvalidInput("request body must be a JSON object")
-    return value
+    return parse_json_object(await request.body())
 
 
 class _Api:
@@ -233,7 +225,7 @@ class _Api:
             text = form.get("listing")
             if not isinstance(text, str):
                 raise InvalidInput('multipart listings need a "listing" field holding JSON')
-            fields = _parse_json_object(text.encode())
+            fields = parse_json_object(text.encode())
             files = [value for key, value in form.multi_items() if isinstance(value, UploadFile)]
             return await ipfs.save_with_images(self.services, fields, files, listing_id)
         finally:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from zion.gateway.bodies import parse_json_object
 from zion.gateway.services import BadRequest, Governance, InvalidInput
 from zion.gateway.views import ballot_json
 from zion.protocols.records import SUPPORT_NAMES
@@ -59,7 +59,7 @@ class _DaoApi:
     async def propose(self, request: Request) -> Response:
         """{"description", "actions": [{"target", "value" (wei, decimal text), "calldata"
         (0x-hex, optional)}]}, sent from the node's wallet."""
-        body = await _json(request)
+        body = parse_json_object(await request.body())
         description, actions = body.get("description"), body.get("actions")
         if not isinstance(description, str) or not isinstance(actions, list) or not actions:
             raise InvalidInput("description (text) and actions (a non-empty list) are required")
@@ -97,7 +97,7 @@ class _DaoApi:
         return JSONResponse(typed)
 
     async def submit(self, request: Request) -> Response:
-        body = await _json(request)
+        body = parse_json_object(await request.body())
         voter, signature = body.get("voter"), body.get("signature")
         if not isinstance(voter, str) or not isinstance(signature, str):
             raise InvalidInput("voter and signature (0x-hex) are required")
@@ -112,16 +112,6 @@ class _DaoApi:
 
     async def vote(self, request: Request) -> Response:
         """{"support"}: a ballot signed by the node's own wallet (see GET /api/v1/dao)."""
-        body = await _json(request)
+        body = parse_json_object(await request.body())
         record = await self.governance.vote(_proposal_id(request), _support(body.get("support")))
         return JSONResponse(ballot_json(record), status_code=201)
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidInput("request body is not JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("request body must be a JSON object")
-    return body

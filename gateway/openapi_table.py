@@ -154,6 +154,42 @@ SCHEMAS: Final[JSON] = {
         reply_to=_wire("MessageBody", "reply_to", "the record ID this answers"),
         created=_MS,
     ),
+    "DirectMessage": _object(
+        [
+            "id",
+            "conversation",
+            "peer",
+            "outgoing",
+            "sent",
+            "stored",
+            "text",
+            "listing",
+            "status",
+            "detail",
+        ],
+        id=_string("the message ID (hex)"),
+        conversation=_string("the conversation ID (hex; the same on both members' nodes)"),
+        peer=_PEER_ID,
+        outgoing=_boolean("sent by this member"),
+        sent=_integer("when the sender sent it (ms, by the sender's clock)"),
+        stored=_MS,
+        text=_string("the text", maxLength=limits.MAX_DM_TEXT_CHARS),
+        listing=_nullable(_CID, "the listing it is about"),
+        status=_string(
+            "outgoing: queued, delivered, read or failed; incoming: unread or read",
+            enum=["queued", "delivered", "read", "failed", "unread"],
+        ),
+        detail=_nullable(_string("text"), "why it failed, or why the last attempt did"),
+    ),
+    "Conversation": _object(
+        ["id", "peer", "name", "last", "messages", "unread"],
+        id=_string("the conversation ID (hex)"),
+        peer=_PEER_ID,
+        name=_nullable(_string("text"), "the member's profile name, if known"),
+        last=_integer("when its newest message was sent (ms)"),
+        messages=_integer("how many messages it has"),
+        unread=_integer("incoming messages not read yet"),
+    ),
     "Profile": _object(
         ["peer_id", "name", "avatar", "wallet", "wallet_sig", "enc_key", "seq", "created"],
         peer_id=_PEER_ID,
@@ -295,6 +331,7 @@ TAGS: Final = [
     {"name": "content", "description": "The IPFS path and trustless gateway (specs.ipfs.tech)."},
     {"name": "ipfs", "description": "The content API: add, import, list, pin, collect."},
     {"name": "dao", "description": "DAO governance through this node."},
+    {"name": "messages", "description": "Direct messages, sealed end to end by this node."},
     {"name": "session", "description": "Trading the API token for a login cookie."},
     {"name": "reference", "description": "This document and its reference page."},
 ]
@@ -333,6 +370,14 @@ _LISTING_BODY: Final = {
         },
     },
 }
+
+_CONVERSATION: Final = _path("conversation", "the conversation ID (32 hex digits)")
+_DM_INPUT: Final = _object(
+    ["to", "text"],
+    to=_string("the recipient: a peer ID, or a profile name"),
+    text=_string("the text", maxLength=limits.MAX_DM_TEXT_CHARS),
+    listing=_described(_CID, "the listing it is about (optional)"),
+)
 
 #: Queue and execute fail alike.
 _ACT_ERRORS: Final = {
@@ -539,6 +584,52 @@ def operations() -> Mapping[tuple[str, str], Op]:
                 )
             ),
             errors={422: "no text, too long a text, or a bad channel name"},
+        ),
+        ("GET", "/api/v1/conversations"): Op(
+            "messages",
+            "Conversations",
+            {200: _json(_object(["items"], items=_list_of(_ref("Conversation"))), "newest first")},
+        ),
+        ("POST", "/api/v1/conversations"): Op(
+            "messages",
+            "Send a direct message",
+            {201: _json(_ref("DirectMessage"), "sealed and delivered, or queued for retries")},
+            description="Sealed to the recipient's published key (their profile's `enc_key`)"
+            " and delivered to their node; if it is not reachable, the message waits in the"
+            " outbox and is retried (`status` says where it is).",
+            body=_json_body(_DM_INPUT),
+            errors={
+                404: "no member by that name",
+                422: "no text, too long, or the recipient has published no key",
+            },
+        ),
+        ("GET", "/api/v1/conversations/{conversation}/messages"): Op(
+            "messages",
+            "A conversation's messages",
+            {200: _json(_object(["items"], items=_list_of(_ref("DirectMessage"))), "oldest first")},
+            params=(_CONVERSATION, _query("limit", "how many (newest)", _integer("1 to 200"))),
+            errors={422: "a bad conversation ID or limit"},
+        ),
+        ("POST", "/api/v1/conversations/{conversation}/messages"): Op(
+            "messages",
+            "Reply in a conversation",
+            {201: _json(_ref("DirectMessage"), "sealed and delivered, or queued for retries")},
+            params=(_CONVERSATION,),
+            body=_json_body(
+                _object(
+                    ["text"],
+                    text=_DM_INPUT["properties"]["text"],
+                    listing=_DM_INPUT["properties"]["listing"],
+                )
+            ),
+            errors={404: "no such conversation", 422: "no text or too long"},
+        ),
+        ("POST", "/api/v1/conversations/{conversation}/read"): Op(
+            "messages",
+            "Mark a conversation read",
+            {200: _json(_object(["read"], read=_integer("how many were unread")), "done")},
+            params=(_CONVERSATION,),
+            errors={422: "a bad conversation ID"},
         ),
         ("PUT", "/api/v1/profile"): Op(
             "profiles",

@@ -226,6 +226,28 @@ class Governance(Protocol):
     ) -> Record: ...
 
 
+class DirectMessage(Protocol):
+    """A message as the member sees it (storage.dms.DirectMessage)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class DirectMessages(Protocol):
+    def conversations(self) -> list[dict[str, Any]]: ...
+
+    def messages(self, conversation: str, limit: int) -> list[Any]:
+        """DirectMessage items, oldest first."""
+        ...
+
+    def mark_read(self, conversation: str) -> int: ...
+
+    def peer_of(self, conversation: str) -> str: ...
+
+    async def send(self, to: str, text: str, listing: str | None = None) -> Any:
+        """The stored DirectMessage, delivered or queued."""
+        ...
+
+
 @dataclass(frozen=True)
 class Services:
     node: NodeInfo
@@ -235,3 +257,4 @@ class Services:
     events: EventLog
     content: Content
     governance: Governance
+    dms: DirectMessages

@@ -13,6 +13,7 @@ import click
 
 from zion import __version__
 from zion.node.cli_dao import dao
+from zion.node.cli_dm import dm
 from zion.node.cli_ipfs import ipfs
 from zion.node.cli_open import open_ui
 from zion.node.cli_wallet import wallet
@@ -379,6 +380,7 @@ cli.add_command(ipfs)
 cli.add_command(wallet)
 cli.add_command(dao)
 cli.add_command(open_ui)
+cli.add_command(dm)
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ from zion.node.clock import now_ms
 from zion.node.config import ChainConfig, Config
 from zion.node.content import ContentService
 from zion.node.dmkeys import DmKeyring
+from zion.node.dms import DmService
 from zion.node.errors import NodeError
 from zion.node.events import EventFeed
 from zion.node.governance import GovernanceService, connect_dao
@@ -47,7 +48,7 @@ from zion.node.publishing import Publisher
 from zion.node.relayer import Relayer
 from zion.node.syncing import SyncService
 from zion.node.wallet import PASSWORD_ENV, Wallets
-from zion.protocols import gossip, sync
+from zion.protocols import dm, gossip, sync
 from zion.protocols.cid import Cid
 from zion.protocols.errors import ProtocolError
 from zion.protocols.identity import peer_id_of
@@ -55,6 +56,7 @@ from zion.protocols.validation import Verdict
 from zion.storage.blockstore import Blockstore
 from zion.storage.dao import DaoStore
 from zion.storage.database import Database
+from zion.storage.dms import DmStore
 from zion.storage.pins import PinStore
 from zion.storage.records import RecordStore
 from zion.storage.relays import RelayLedger
@@ -151,6 +153,14 @@ class ZionNode:
         )
         self.gossip_verdicts = {verdict.value: 0 for verdict in Verdict}
         self.dm_keys = DmKeyring(home)
+        self.dms = DmService(
+            DmStore(self.db),
+            self.store,
+            self.dm_keys,
+            key,
+            self.network.open_stream,
+            self.feed.notify,
+        )
         self.blocks = Blockstore(home.blocks_dir)
         self.pins = PinStore(self.db)
         self.dao_store = DaoStore(self.db)
@@ -178,6 +188,7 @@ class ZionNode:
             ),
             events=self.feed,
             content=self.content,
+            dms=self.dms,
             governance=GovernanceService(
                 self._connect_chain,
                 self.publisher,
@@ -217,6 +228,7 @@ class ZionNode:
     async def run(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
         # Handlers first: identify tells every peer we connect to which protocols we speak.
         self.network.set_stream_handler(sync.PROTOCOL_ID, self.sync.serve)
+        self.network.set_stream_handler(dm.PROTOCOL_ID, self.dms.serve)
         self.bitswap.register()
         async with trio.open_nursery() as nursery, self.network.running(self.on_gossip):
             await nursery.start(self.bitswap.run)
@@ -226,6 +238,7 @@ class ZionNode:
                 nursery.start_soon(self._relay_ballots)
             self.content.announce = lambda cid: nursery.start_soon(self._provide, cid)
             nursery.start_soon(self.publisher.run, self.network.publish)
+            nursery.start_soon(self.dms.run)
             nursery.start_soon(self._sync_on_connect, nursery)
             nursery.start_soon(self._sync_periodically, nursery)
             nursery.start_soon(self._expire_periodically)
@@ -279,6 +292,7 @@ class ZionNode:
     async def _sync_on_connect(self, nursery: trio.Nursery) -> None:
         async for peer_id in self.network.connections:
             nursery.start_soon(self.sync.pull, peer_id)
+            self.dms.peer_connected(peer_id)
 
     async def _sync_periodically(self, nursery: trio.Nursery) -> None:
         while True:

@@ -207,3 +207,51 @@ def _checked(fields: Any) -> Message:
 
 def generate_key() -> X25519PrivateKey:
     return X25519PrivateKey.generate()
+
+
+# --- the request/response protocol ------------------------------------------------------
+
+PROTOCOL_ID: Final = "/zion/dm/1.0.0"
+#: One request frame: an envelope and a little CBOR around it.
+MAX_FRAME_BYTES: Final = MAX_SEALED_BYTES + 1024
+#: Reasons a recipient gives, short and stable (they end up in the sender's status).
+MAX_REASON_CHARS: Final = 200
+
+
+def encode_deliver(envelope: Envelope) -> bytes:
+    return encoding.encode({"op": "deliver", "env": encode_envelope(envelope)})
+
+
+def decode_request(data: bytes) -> Envelope:
+    """The envelope of a ``deliver`` request; ProtocolError for anything else."""
+    value = encoding.decode(data)
+    if not isinstance(value, dict) or value.get("op") != "deliver" or set(value) != {"op", "env"}:
+        raise ProtocolError("malformed", "not a deliver request")
+    if not isinstance(value["env"], bytes):
+        raise ProtocolError("malformed", "the envelope is not bytes")
+    return decode_envelope(value["env"])
+
+
+def encode_reply(reason: str | None) -> bytes:
+    """``None``: accepted (stored, or had it already); else why not."""
+    if reason is None:
+        return encoding.encode({"ok": True})
+    return encoding.encode({"ok": False, "reason": reason[:MAX_REASON_CHARS]})
+
+
+def decode_reply(data: bytes) -> str | None:
+    """``None`` if the recipient took the message, else its reason."""
+    value = encoding.decode(data)
+    if not isinstance(value, dict) or not isinstance(value.get("ok"), bool):
+        raise ProtocolError("malformed", "not a deliver reply")
+    if value["ok"]:
+        return None
+    reason = value.get("reason")
+    return reason[:MAX_REASON_CHARS] if isinstance(reason, str) else "refused"
+
+
+def conversation_id(a: str, b: str) -> bytes:
+    """Both members derive the same ID for their conversation, without agreeing on one."""
+    first, second = sorted((a, b))
+    digest = hashlib.sha256(f"zion-dm-conversation:{first}:{second}".encode()).digest()
+    return digest[:CONVERSATION_ID_BYTES]

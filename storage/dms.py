@@ -126,6 +126,14 @@ class DmStore:
                 (at_ms, reason, message_id),
             )
 
+    def due_now(self, peer: str, now_ms: int) -> None:
+        """Messages waiting for ``peer`` are due at once (it just connected)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE dm_messages SET next_attempt = ? WHERE peer = ? AND envelope IS NOT NULL",
+                (now_ms, peer),
+            )
+
     def mark_read(self, conversation: bytes, now_ms: int) -> int:
         """Incoming messages of ``conversation`` read; how many were unread."""
         with self._write() as conn:

@@ -21,8 +21,11 @@ from zion.gateway.server import serve_gateway
 from zion.gateway.services import Services
 from zion.node.channels import ChannelService
 from zion.node.content import ContentService
+from zion.node.dmkeys import DmKeyring
+from zion.node.dms import DmService
 from zion.node.events import EventFeed
 from zion.node.governance import GovernanceService
+from zion.node.home import NodeHome
 from zion.node.ingest import Ingest
 from zion.node.market import MarketService
 from zion.node.profiles import ProfileService
@@ -31,12 +34,11 @@ from zion.protocols import identity, sync
 from zion.storage.blockstore import Blockstore
 from zion.storage.dao import DaoStore
 from zion.storage.database import Database
+from zion.storage.dms import DmStore
 from zion.storage.pins import PinStore
 from zion.storage.records import RecordStore
 
 TOKEN = "t" * 43
-#: The node's direct-message key, as its profile publishes it.
-DM_KEY = bytes(range(32))
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: Small, so tests can exceed it cheaply.
 UPLOAD_LIMIT = 8 * 1024 * 1024
@@ -71,6 +73,10 @@ def anonymous(client: httpx.AsyncClient) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=client.base_url)
 
 
+async def _no_network(peer_id: str, protocol: str) -> None:
+    raise ConnectionError("this gateway has no network")
+
+
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(tmp_path, None) as http:
@@ -84,6 +90,9 @@ async def serve(
     """A gateway over fresh services; ``connect_dao`` gives the governance service a chain."""
     key = Ed25519PrivateKey.generate()
     peer_id = identity.peer_id_of(key)
+    home = NodeHome(tmp_path / "home")
+    home.init()
+    keyring = DmKeyring(home)
     db = Database(tmp_path / "zion.db")
     store = RecordStore(db)
     feed = EventFeed(store)
@@ -100,10 +109,11 @@ async def serve(
         node=_NodeInfo(peer_id),
         market=MarketService(store, publisher, peer_id, content.replace_pins),
         channels=ChannelService(store, publisher),
-        profiles=ProfileService(store, publisher, peer_id, DM_KEY),
+        profiles=ProfileService(store, publisher, peer_id, keyring.current_public),
         events=feed,
         content=content,
         governance=GovernanceService(connect_dao, publisher, store, DaoStore(db), account=account),
+        dms=DmService(DmStore(db), store, keyring, key, _no_network, feed.notify),
     )
     security = GatewaySecurity(token=TOKEN, host="127.0.0.1", port=0, upload_limit=UPLOAD_LIMIT)
     app = build_app(services, security)

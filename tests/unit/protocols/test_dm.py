@@ -174,3 +174,33 @@ def test_padding_round_trips_and_refuses_garbage() -> None:
         dm.unpad(dm.pad(b"abc")[:-1] + b"\x01")
     with pytest.raises(ProtocolError):
         dm.pad(bytes(dm.MAX_PADDED_BYTES))
+
+
+def test_deliver_requests_and_replies_round_trip(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    envelope, _ = sealed(alice, bob)
+    assert dm.decode_request(dm.encode_deliver(envelope)) == envelope
+    assert dm.decode_reply(dm.encode_reply(None)) is None
+    assert dm.decode_reply(dm.encode_reply("x" * 1000)) == "x" * dm.MAX_REASON_CHARS
+    for junk in (
+        dm.encoding.encode({"op": "fetch", "env": b""}),
+        dm.encoding.encode({"op": "deliver", "env": "text"}),
+        dm.encoding.encode({"op": "deliver", "env": b"", "extra": 1}),
+        dm.encoding.encode([1, 2]),
+        b"\xff",
+    ):
+        with pytest.raises(ProtocolError):
+            dm.decode_request(junk)
+    for junk in (dm.encoding.encode({"ok": "yes"}), dm.encoding.encode(1), b""):
+        with pytest.raises(ProtocolError):
+            dm.decode_reply(junk)
+
+
+def test_both_members_derive_the_same_conversation() -> None:
+    a = identity.peer_id_of(Ed25519PrivateKey.generate())
+    b = identity.peer_id_of(Ed25519PrivateKey.generate())
+    c = identity.peer_id_of(Ed25519PrivateKey.generate())
+    assert dm.conversation_id(a, b) == dm.conversation_id(b, a)
+    assert dm.conversation_id(a, b) != dm.conversation_id(a, c)
+    assert len(dm.conversation_id(a, b)) == dm.CONVERSATION_ID_BYTES

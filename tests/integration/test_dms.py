@@ -1,0 +1,112 @@
+"""Direct messages between real nodes: delivered at once to an online member, kept and
+retried for one that is offline, in order, once each, with the sender seeing the status."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.integration.nodes import NodeProcess, Spawn, wait_until
+from tests.integration.test_cli import zion
+
+#: The issue's bound for a message to an online member.
+ONLINE_DELIVERY_S = 2.0
+PROPAGATION_S = 20.0
+
+
+def set_profile(node: NodeProcess, name: str) -> None:
+    node.api.put("/api/v1/profile", json={"name": name}).raise_for_status()
+
+
+def knows_key_of(node: NodeProcess, other: NodeProcess) -> bool:
+    response = node.api.get(f"/api/v1/profiles/{other.peer_id}")
+    return response.status_code == 200 and response.json()["enc_key"] is not None
+
+
+def conversations(node: NodeProcess) -> list[dict[str, Any]]:
+    return list(node.api.get("/api/v1/conversations").json()["items"])
+
+
+def texts(node: NodeProcess, conversation: str) -> list[str]:
+    items = node.api.get(f"/api/v1/conversations/{conversation}/messages").json()["items"]
+    return [item["text"] for item in items]
+
+
+def test_online_members_talk_directly(spawn: Spawn) -> None:
+    a = spawn("a")
+    b = spawn("b", bootstrap=[a.address])
+    wait_until(lambda: b.connected_to(a.peer_id), 15, "b connected to a")
+    set_profile(a, "Alice")
+    set_profile(b, "Bob")
+    wait_until(lambda: knows_key_of(a, b) and knows_key_of(b, a), PROPAGATION_S, "profiles")
+
+    started = time.monotonic()
+    sent = a.api.post("/api/v1/conversations", json={"to": "Bob", "text": "Still for sale?"})
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["status"] == "delivered"
+    conversation = sent.json()["conversation"]
+    wait_until(lambda: texts(b, conversation) == ["Still for sale?"], ONLINE_DELIVERY_S, "B")
+    elapsed = time.monotonic() - started
+    assert elapsed < ONLINE_DELIVERY_S, elapsed
+    [on_b] = conversations(b)
+    assert on_b["peer"] == a.peer_id and on_b["name"] == "Alice" and on_b["unread"] == 1
+
+    # B answers in the same conversation; several messages arrive in order, once each.
+    for n in range(5):
+        reply = b.api.post(
+            f"/api/v1/conversations/{conversation}/messages", json={"text": f"reply {n}"}
+        )
+        assert reply.status_code == 201 and reply.json()["status"] == "delivered"
+    expected = ["Still for sale?", *(f"reply {n}" for n in range(5))]
+    wait_until(lambda: texts(a, conversation) == expected, PROPAGATION_S, "A to get the replies")
+    assert texts(b, conversation) == expected
+
+    read = b.api.post(f"/api/v1/conversations/{conversation}/read").json()
+    assert read == {"read": 1} and conversations(b)[0]["unread"] == 0
+    listing = zion(b.home, "dm", "ls").stdout
+    assert "Alice" in listing and conversation in listing
+
+
+def test_a_message_to_an_offline_member_waits_and_is_delivered_when_they_return(
+    spawn: Spawn,
+) -> None:
+    a = spawn("a")
+    b = spawn("b", bootstrap=[a.address])
+    wait_until(lambda: b.connected_to(a.peer_id), 15, "b connected to a")
+    set_profile(b, "Bob")
+    wait_until(lambda: knows_key_of(a, b), PROPAGATION_S, "A to know Bob's key")
+    bob = b.peer_id
+    b.stop()
+
+    sent = zion(a.home, "dm", "send", bob, "Are you there?").stdout
+    assert sent.startswith("queued"), sent
+    conversation = sent.split("conversation ")[1].split()[0]
+    [queued] = a.api.get(f"/api/v1/conversations/{conversation}/messages").json()["items"]
+    assert queued["status"] == "queued" and queued["detail"]
+
+    b.start(bootstrap=[a.address])
+    wait_until(lambda: texts(b, conversation) == ["Are you there?"], PROPAGATION_S, "B")
+
+    def status() -> str:
+        items = a.api.get(f"/api/v1/conversations/{conversation}/messages").json()["items"]
+        return str(items[0]["status"])
+
+    wait_until(lambda: status() == "delivered", PROPAGATION_S, "A to see it delivered")
+
+
+def test_bad_messages_are_refused_with_a_reason(spawn: Spawn) -> None:
+    a = spawn("a")
+    nobody = a.api.post("/api/v1/conversations", json={"to": "Nobody", "text": "hi"})
+    assert nobody.status_code == 404 and "Nobody" in nobody.json()["detail"]
+    stranger = "12D3KooWRM5LdcFTdApFq6NejiwFiCn6dkiyWqGNQzjCAfyUc9p8"
+    no_key = a.api.post("/api/v1/conversations", json={"to": stranger, "text": "hi"})
+    assert no_key.status_code == 422 and "key" in no_key.json()["detail"]
+    myself = a.api.post("/api/v1/conversations", json={"to": a.peer_id, "text": "hi"})
+    assert myself.status_code == 422
+    for body in ({"to": stranger}, {"text": "hi"}, {"to": stranger, "text": 5}):
+        assert a.api.post("/api/v1/conversations", json=body).status_code == 422
+    bad_id = a.api.get("/api/v1/conversations/zz/messages")
+    assert bad_id.status_code == 422
+    unknown = a.api.post(f"/api/v1/conversations/{'00' * 16}/messages", json={"text": "x"})
+    assert unknown.status_code == 404
+    assert a.api.get("/api/v1/conversations").json()["items"] == []
