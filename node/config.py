@@ -129,6 +129,13 @@ def parse_host_port(text: str) -> tuple[str, int]:
     return match["host"].strip("[]"), int(match["port"])
 
 
+class DmConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    mailbox: bool
+    mailbox_per_recipient: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+    mailbox_days: Annotated[int, msgspec.Meta(ge=1, le=365)]
+    mailbox_max_bytes: Annotated[int, msgspec.Meta(ge=1 << 20, le=1 << 40)]
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     network: NetworkConfig
     gossip: GossipConfig
@@ -136,6 +143,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     gateway: GatewayConfig
     ipfs: IpfsConfig
     chain: ChainConfig
+    dm: DmConfig
 
 
 def default_toml() -> str:

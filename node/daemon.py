@@ -56,7 +56,7 @@ from zion.protocols.validation import Verdict
 from zion.storage.blockstore import Blockstore
 from zion.storage.dao import DaoStore
 from zion.storage.database import Database
-from zion.storage.dms import DmStore
+from zion.storage.dms import DmStore, MailboxLimits
 from zion.storage.pins import PinStore
 from zion.storage.records import RecordStore
 from zion.storage.relays import RelayLedger
@@ -160,6 +160,8 @@ class ZionNode:
             key,
             self.network.open_stream,
             self.feed.notify,
+            mailbox=_mailbox_limits(config) if config.dm.mailbox else None,
+            mailbox_peers=self._mailbox_peers,
         )
         self.blocks = Blockstore(home.blocks_dir)
         self.pins = PinStore(self.db)
@@ -207,6 +209,15 @@ class ZionNode:
             upload_limit=config.ipfs.max_upload_bytes,
         )
 
+    def _mailbox_peers(self) -> list[str]:
+        """Connected peers that are mailboxes, or may be (identify has not told yet: asking
+        one that is not costs a failed protocol negotiation)."""
+        return [
+            peer
+            for peer in self.network.connected_peers()
+            if self.network.may_speak(peer, dm.MAILBOX_PROTOCOL_ID)
+        ]
+
     async def _open_sync_stream(self, peer_id: str) -> Any:
         return await self.network.open_stream(peer_id, sync.PROTOCOL_ID)
 
@@ -229,6 +240,8 @@ class ZionNode:
         # Handlers first: identify tells every peer we connect to which protocols we speak.
         self.network.set_stream_handler(sync.PROTOCOL_ID, self.sync.serve)
         self.network.set_stream_handler(dm.PROTOCOL_ID, self.dms.serve)
+        if self.config.dm.mailbox:
+            self.network.set_stream_handler(dm.MAILBOX_PROTOCOL_ID, self.dms.serve_mailbox)
         self.bitswap.register()
         async with trio.open_nursery() as nursery, self.network.running(self.on_gossip):
             await nursery.start(self.bitswap.run)
@@ -239,6 +252,7 @@ class ZionNode:
             self.content.announce = lambda cid: nursery.start_soon(self._provide, cid)
             nursery.start_soon(self.publisher.run, self.network.publish)
             nursery.start_soon(self.dms.run)
+            nursery.start_soon(self.dms.fetch_periodically)
             nursery.start_soon(self._sync_on_connect, nursery)
             nursery.start_soon(self._sync_periodically, nursery)
             nursery.start_soon(self._expire_periodically)
@@ -345,6 +359,14 @@ def _unlock_relayer(home: NodeHome, chain: ChainConfig) -> LocalAccount | None:
                 " or [chain] relayer_password_file"
             )
     return Wallets(home).unlock(password, chain.relayer_wallet or None)
+
+
+def _mailbox_limits(config: Config) -> MailboxLimits:
+    return MailboxLimits(
+        per_recipient=config.dm.mailbox_per_recipient,
+        max_age_ms=config.dm.mailbox_days * 24 * 3600 * 1000,
+        max_bytes=config.dm.mailbox_max_bytes,
+    )
 
 
 def _dao_connector(chain: ChainConfig) -> Callable[[], Dao] | None:

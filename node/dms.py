@@ -1,9 +1,12 @@
 """Direct messages through the node: sealing and sending, the outbox that retries until a
 message is delivered, and the handler that takes messages addressed to this member.
 
-Delivery here is direct, over ``/zion/dm/1.0.0`` to the recipient's node: one stream per
+Delivery is direct, over ``/zion/dm/1.0.0`` to the recipient's node: one stream per
 message, one request frame, one reply frame. A message that cannot be delivered stays in the
-outbox and is retried with backoff until it is delivered or MAX_UNDELIVERED_MS have passed.
+outbox and is retried with backoff until it is delivered or MAX_UNDELIVERED_MS have passed;
+meanwhile it is also left with connected mailbox nodes (``/zion/dm-mailbox/1.0.0``), which
+hold it sealed until the recipient's node comes by and fetches it. A node with
+``[dm] mailbox = true`` is such a mailbox.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from zion.node.framed import ByteStream, FramedStream, StreamClosed
 from zion.protocols import dm, identity
 from zion.protocols.errors import ProtocolError
 from zion.protocols.records import PROFILE_SUBJECT, ProfileBody
-from zion.storage.dms import DirectMessage, DmStore, Pending
+from zion.storage.dms import DirectMessage, DmStore, MailboxLimits, Pending, Status
 from zion.storage.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,12 @@ MAX_RETRY_MS: Final = 5 * 60_000
 MAX_UNDELIVERED_MS: Final = 7 * 24 * 3600 * 1000
 #: Profiles searched when a recipient is given by name.
 MAX_NAME_LOOKUP: Final = 10_000
+#: Mailboxes a message is left with (more copies: more chances one is online later).
+MAX_MAILBOXES: Final = 2
+#: How often this node asks its connected mailboxes for messages held for it.
+MAILBOX_POLL_S: Final = 30.0
+#: Fetch rounds per mailbox per poll (each hands over up to dm.MAX_FETCH messages).
+MAX_FETCH_ROUNDS: Final = 16
 
 OpenStream = Callable[[str, str], Awaitable[Any]]
 
@@ -56,7 +65,11 @@ class DmService:
         key: Ed25519PrivateKey,
         open_stream: OpenStream,
         notify: Callable[[], None],
+        mailbox: MailboxLimits | None = None,
+        mailbox_peers: Callable[[], list[str]] = list,
     ) -> None:
+        """``mailbox``: hold messages for others, within these bounds (None: do not);
+        ``mailbox_peers``: the connected peers that are mailboxes."""
         self._store = store
         self._records = records
         self._keyring = keyring
@@ -65,6 +78,9 @@ class DmService:
         self._open_stream = open_stream
         self._notify = notify
         self._wake = trio.Event()
+        self._mailbox = mailbox
+        self._mailbox_peers = mailbox_peers
+        self._fetch_wake = trio.Event()
 
     # --- what the API calls --------------------------------------------------------------
 
@@ -130,12 +146,31 @@ class DmService:
             self._wake = trio.Event()
 
     def peer_connected(self, peer_id: str) -> None:
-        """Someone connected: messages waiting for them need not wait for their backoff."""
+        """Someone connected: messages waiting for them need not wait for their backoff, and
+        if it is a mailbox it may hold some for us."""
         self._store.due_now(peer_id, now_ms())
         self._wake.set()
+        self._fetch_wake.set()
+
+    async def fetch_periodically(self) -> None:
+        """Ask connected mailboxes for messages held for us: on every new connection (once
+        identify has told which peers are mailboxes) and every MAILBOX_POLL_S."""
+        while True:
+            with trio.move_on_after(MAILBOX_POLL_S):
+                await self._fetch_wake.wait()
+            self._fetch_wake = trio.Event()
+            await self.fetch_from_mailboxes()
+
+    async def fetch_from_mailboxes(self) -> int:
+        taken = 0
+        for peer in self._mailbox_peers():
+            taken += await self._fetch_from(peer)
+        return taken
 
     async def _attempt(self, pending: Pending) -> None:
         reason = await self._deliver(pending.peer, pending.envelope)
+        if reason is not None and not reason.startswith("refused:"):
+            await self._leave_with_mailboxes(pending)
         now = now_ms()
         if reason is None:
             self._store.delivered(pending.id, now)
@@ -172,6 +207,89 @@ class DmService:
                 await _close_quietly(stream)
         return None if reason is None else f"refused: {reason}"
 
+    async def _leave_with_mailboxes(self, pending: Pending) -> None:
+        current = self._store.get(pending.id)
+        if current is None or current.status != Status.QUEUED:
+            return  # left with a mailbox already, or settled
+        mailboxes = [p for p in self._mailbox_peers() if p != pending.peer][:MAX_MAILBOXES]
+        envelope = dm.decode_envelope(pending.envelope)
+        results = [await self._request(p, dm.encode_store(envelope)) for p in mailboxes]
+        if any(result is not None and dm.decode_reply(result) is None for result in results):
+            self._store.stored_by_mailbox(pending.id, now_ms())
+            self._notify()
+
+    async def _fetch_from(self, mailbox: str) -> int:
+        taken = 0
+        for _ in range(MAX_FETCH_ROUNDS):
+            reply = await self._request(mailbox, dm.encode_fetch(), dm.MAX_MAILBOX_FRAME_BYTES)
+            try:
+                envelopes = [] if reply is None else dm.decode_fetched(reply)
+            except ProtocolError as exc:
+                log.info("dm: bad fetch reply from mailbox %s: %s", mailbox, exc)
+                return taken
+            if not envelopes:
+                return taken
+            for raw in envelopes:
+                # Whatever does not open is dropped too: it will not open next time either.
+                if self._take_envelope(raw) is None:
+                    taken += 1
+            await self._request(mailbox, dm.encode_ack([dm.envelope_hash(e) for e in envelopes]))
+            if len(envelopes) < dm.MAX_FETCH:
+                return taken
+        return taken
+
+    async def _request(
+        self, peer_id: str, request: bytes, max_reply: int = dm.MAX_FRAME_BYTES
+    ) -> bytes | None:
+        """One request to a mailbox and its reply frame; None if it did not work out."""
+        stream = None
+        try:
+            with trio.fail_after(DELIVERY_TIMEOUT_S):
+                stream = await self._open_stream(peer_id, dm.MAILBOX_PROTOCOL_ID)
+                framed = FramedStream(stream, max_reply)
+                await framed.send(request)
+                return await framed.receive()
+        except Exception as exc:  # a mailbox that fails is just not used this time
+            log.debug("dm: mailbox %s: %r", peer_id, exc)
+            return None
+        finally:
+            if stream is not None:
+                await _close_quietly(stream)
+
+    async def serve_mailbox(self, stream: Any) -> None:
+        """One mailbox request: hold a message for someone, or hand over / forget what is
+        held for the peer asking (the connection authenticates who that is)."""
+        framed = FramedStream(stream, dm.MAX_FRAME_BYTES)
+        asker = str(stream.muxed_conn.peer_id.to_base58())
+        try:
+            with trio.fail_after(INBOUND_TIMEOUT_S):
+                op, argument = dm.decode_mailbox_request(await framed.receive())
+                await framed.send(self._mailbox_answer(asker, op, argument))
+                await stream.close()
+        except (ProtocolError, StreamClosed, trio.TooSlowError) as exc:
+            log.info("dm: dropping a mailbox request from %s: %s", asker, exc)
+            await _reset(stream)
+        except Exception as exc:  # the peer vanished mid-stream
+            log.debug("dm: mailbox request ended: %r", exc)
+            await _reset(stream)
+
+    def _mailbox_answer(self, asker: str, op: str, argument: Any) -> bytes:
+        if op == "fetch":
+            held = self._store.mailbox_for(asker, dm.MAX_FETCH)
+            return dm.encode_fetched([envelope for _, envelope in held])
+        if op == "ack":
+            self._store.mailbox_drop(asker, argument)
+            return dm.encode_reply(None)
+        assert isinstance(argument, dm.Envelope)
+        if argument.recipient == self._peer_id:
+            return dm.encode_reply(self._take_envelope(dm.encode_envelope(argument)))
+        if self._mailbox is None:
+            return dm.encode_reply("not a mailbox")
+        self._store.mailbox_put(
+            argument.recipient, dm.encode_envelope(argument), now_ms(), self._mailbox
+        )
+        return dm.encode_reply(None)
+
     # --- messages to us ------------------------------------------------------------------
 
     async def serve(self, stream: ByteStream) -> None:
@@ -192,12 +310,20 @@ class DmService:
     def _take(self, request: bytes) -> str | None:
         try:
             envelope = dm.decode_request(request)
+        except ProtocolError as exc:
+            return exc.reason
+        return self._take_envelope(dm.encode_envelope(envelope))
+
+    def _take_envelope(self, raw: bytes) -> str | None:
+        """Open and keep a message for us; None when kept (or kept before), else why not."""
+        try:
+            envelope = dm.decode_envelope(raw)
             message = dm.open_envelope(envelope, self._peer_id, self._keyring.keys)
         except ProtocolError as exc:
             return exc.reason
         if self._store.add_incoming(message, now_ms()):
             self._notify()
-        return None  # stored, or a duplicate of one stored: either way, delivered
+        return None
 
     # --- recipients ----------------------------------------------------------------------
 

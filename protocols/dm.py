@@ -255,3 +255,64 @@ def conversation_id(a: str, b: str) -> bytes:
     first, second = sorted((a, b))
     digest = hashlib.sha256(f"zion-dm-conversation:{first}:{second}".encode()).digest()
     return digest[:CONVERSATION_ID_BYTES]
+
+
+# --- mailboxes -------------------------------------------------------------------------
+
+#: Spoken by nodes that hold messages for members who are offline ([dm] mailbox = true).
+MAILBOX_PROTOCOL_ID: Final = "/zion/dm-mailbox/1.0.0"
+#: Envelopes handed over per fetch (the recipient fetches again until none are left).
+MAX_FETCH: Final = 16
+MAX_MAILBOX_FRAME_BYTES: Final = MAX_FETCH * MAX_FRAME_BYTES
+HASH_BYTES: Final = 32
+
+
+def encode_store(envelope: Envelope) -> bytes:
+    return encoding.encode({"op": "store", "env": encode_envelope(envelope)})
+
+
+def encode_fetch() -> bytes:
+    return encoding.encode({"op": "fetch"})
+
+
+def encode_ack(hashes: list[bytes]) -> bytes:
+    return encoding.encode({"op": "ack", "hashes": hashes})
+
+
+def decode_mailbox_request(data: bytes) -> tuple[str, Envelope | list[bytes] | None]:
+    """("store", Envelope), ("fetch", None) or ("ack", [hash, ...]); ProtocolError else."""
+    value = encoding.decode(data)
+    if not isinstance(value, dict):
+        raise ProtocolError("malformed", "not a mailbox request")
+    op = value.get("op")
+    if op == "store" and set(value) == {"op", "env"} and isinstance(value["env"], bytes):
+        return "store", decode_envelope(value["env"])
+    if op == "fetch" and set(value) == {"op"}:
+        return "fetch", None
+    if op == "ack" and set(value) == {"op", "hashes"} and isinstance(value["hashes"], list):
+        hashes = value["hashes"]
+        if len(hashes) > MAX_FETCH or not all(
+            isinstance(h, bytes) and len(h) == HASH_BYTES for h in hashes
+        ):
+            raise ProtocolError("malformed", f"an ack names 1 to {MAX_FETCH} 32-byte hashes")
+        return "ack", hashes
+    raise ProtocolError("malformed", "not a mailbox request")
+
+
+def encode_fetched(envelopes: list[bytes]) -> bytes:
+    return encoding.encode({"ok": True, "envs": envelopes[:MAX_FETCH]})
+
+
+def decode_fetched(data: bytes) -> list[bytes]:
+    value = encoding.decode(data)
+    envelopes = value.get("envs") if isinstance(value, dict) else None
+    if not isinstance(envelopes, list) or len(envelopes) > MAX_FETCH:
+        raise ProtocolError("malformed", "not a fetch reply")
+    if not all(isinstance(e, bytes) and len(e) <= MAX_FRAME_BYTES for e in envelopes):
+        raise ProtocolError("malformed", "a fetched envelope is not bytes or too large")
+    return list(envelopes)
+
+
+def envelope_hash(envelope: bytes) -> bytes:
+    """How a mailbox and a recipient name one held envelope."""
+    return hashlib.sha256(envelope).digest()

@@ -151,6 +151,17 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX dm_by_conversation ON dm_messages (conversation, sent, id);
     CREATE INDEX dm_outbox ON dm_messages (next_attempt) WHERE envelope IS NOT NULL;
     """,
+    # 8: sealed messages this node holds for others, as a mailbox (it cannot open them).
+    """
+    CREATE TABLE dm_mailbox (
+        hash BLOB PRIMARY KEY,
+        recipient TEXT NOT NULL,
+        envelope BLOB NOT NULL,
+        stored INTEGER NOT NULL
+    );
+    CREATE INDEX dm_mailbox_by_recipient ON dm_mailbox (recipient, stored);
+    CREATE INDEX dm_mailbox_by_age ON dm_mailbox (stored);
+    """,
 )
 
 

@@ -9,6 +9,7 @@ transaction, for the gateway's live stream. Events carry no message text.
 from __future__ import annotations
 
 import enum
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,8 @@ class Status(enum.StrEnum):
     """Outgoing: queued → sent → delivered → read, or failed. Incoming: unread → read."""
 
     QUEUED = "queued"
+    #: A mailbox holds it for the recipient (their node was not reachable).
+    STORED = "stored"
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
@@ -61,6 +64,13 @@ class DirectMessage:
             "status": self.status,
             "detail": self.detail,
         }
+
+
+@dataclass(frozen=True)
+class MailboxLimits:
+    per_recipient: int
+    max_age_ms: int
+    max_bytes: int
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,78 @@ class DmStore:
                 " WHERE id = ? AND envelope IS NOT NULL",
                 (at_ms, reason, message_id),
             )
+
+    def stored_by_mailbox(self, message_id: bytes, now_ms: int) -> None:
+        """A mailbox took it; the outbox keeps trying the recipient directly meanwhile."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT conversation FROM dm_messages WHERE id = ? AND status = ?",
+                (message_id, Status.QUEUED),
+            ).fetchone()
+            if row is None:
+                return
+            conn.execute(
+                "UPDATE dm_messages SET status = ? WHERE id = ?", (Status.STORED, message_id)
+            )
+            self._event(conn, now_ms, "dm.status", message_id, row[0], Status.STORED)
+
+    # --- the mailbox (messages held for others) -----------------------------------------
+
+    def mailbox_put(
+        self, recipient: str, envelope: bytes, now_ms: int, limits: MailboxLimits
+    ) -> bool:
+        """Hold ``envelope`` for ``recipient``; False if it is here already. The recipient's
+        oldest messages beyond the per-recipient bound, and anything past the age or total
+        size bounds, make room."""
+        digest = hashlib.sha256(envelope).digest()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO dm_mailbox (hash, recipient, envelope, stored)"
+                " VALUES (?, ?, ?, ?)",
+                (digest, recipient, envelope, now_ms),
+            )
+            if cursor.rowcount == 0:
+                return False
+            conn.execute(
+                "DELETE FROM dm_mailbox WHERE recipient = ? AND hash NOT IN (SELECT hash FROM"
+                " dm_mailbox WHERE recipient = ? ORDER BY stored DESC, hash LIMIT ?)",
+                (recipient, recipient, limits.per_recipient),
+            )
+            conn.execute("DELETE FROM dm_mailbox WHERE stored < ?", (now_ms - limits.max_age_ms,))
+            (total,) = conn.execute(
+                "SELECT coalesce(sum(length(envelope)), 0) FROM dm_mailbox"
+            ).fetchone()
+            while total > limits.max_bytes:
+                oldest = conn.execute(
+                    "SELECT hash, length(envelope) FROM dm_mailbox ORDER BY stored, hash LIMIT 1"
+                ).fetchone()
+                conn.execute("DELETE FROM dm_mailbox WHERE hash = ?", (oldest[0],))
+                total -= oldest[1]
+        return True
+
+    def mailbox_for(self, recipient: str, limit: int) -> list[tuple[bytes, bytes]]:
+        """(hash, envelope) of what is held for ``recipient``, oldest first."""
+        return [
+            (digest, envelope)
+            for digest, envelope in self._read(
+                "SELECT hash, envelope FROM dm_mailbox WHERE recipient = ?"
+                " ORDER BY stored, hash LIMIT ?",
+                (recipient, limit),
+            )
+        ]
+
+    def mailbox_drop(self, recipient: str, hashes: list[bytes]) -> int:
+        """The recipient has them: forget them (only ones held for that recipient)."""
+        with self._write() as conn:
+            dropped = 0
+            for digest in hashes:
+                dropped += conn.execute(
+                    "DELETE FROM dm_mailbox WHERE hash = ? AND recipient = ?", (digest, recipient)
+                ).rowcount
+        return dropped
+
+    def mailbox_count(self) -> int:
+        return int(self._read("SELECT count(*) FROM dm_mailbox", ())[0][0])
 
     def due_now(self, peer: str, now_ms: int) -> None:
         """Messages waiting for ``peer`` are due at once (it just connected)."""

@@ -3,11 +3,15 @@ retried for one that is offline, in order, once each, with the sender seeing the
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.integration.nodes import NodeProcess, Spawn, wait_until
 from tests.integration.test_cli import zion
+from zion.node.config import update_file
 
 #: The issue's bound for a message to an online member.
 ONLINE_DELIVERY_S = 2.0
@@ -110,3 +114,49 @@ def test_bad_messages_are_refused_with_a_reason(spawn: Spawn) -> None:
     unknown = a.api.post(f"/api/v1/conversations/{'00' * 16}/messages", json={"text": "x"})
     assert unknown.status_code == 404
     assert a.api.get("/api/v1/conversations").json()["items"] == []
+
+
+def test_a_mailbox_holds_a_message_while_both_members_are_offline(
+    spawn: Spawn, tmp_path: Path
+) -> None:
+    """A sends while B is offline; A goes offline too; B comes back and gets the message from
+    the mailbox node M, which never could read it."""
+    zion(tmp_path / "m", "init")
+    update_file(tmp_path / "m" / "config.toml", "dm", {"mailbox": True})
+    m = spawn("m")
+    a = spawn("a", bootstrap=[m.address])
+    b = spawn("b", bootstrap=[m.address])
+    set_profile(b, "Bob")
+    wait_until(lambda: knows_key_of(a, b), PROPAGATION_S, "A to know Bob's key (through M)")
+    bob = b.peer_id
+    b.stop()
+
+    secret = "Meet at the old mill at nine; bring the receipt for the oak table."
+    sent = a.api.post("/api/v1/conversations", json={"to": bob, "text": secret}).json()
+    conversation = sent["conversation"]
+
+    def status_on_a() -> str:
+        items = a.api.get(f"/api/v1/conversations/{conversation}/messages").json()["items"]
+        return str(items[0]["status"])
+
+    wait_until(lambda: status_on_a() == "stored", PROPAGATION_S, "M to hold the message")
+    alice = a.peer_id
+    a.stop()
+    assert held_by(m) == 1
+    # M holds sealed bytes only: neither its database nor its write-ahead log has the text.
+    for path in (m.home / "zion.db", m.home / "zion.db-wal"):
+        if path.exists():
+            assert b"old mill" not in path.read_bytes(), path
+
+    b.start(bootstrap=[m.address])
+    wait_until(lambda: texts(b, conversation) == [secret], PROPAGATION_S, "B to fetch from M")
+    [on_b] = conversations(b)
+    assert on_b["peer"] == alice and on_b["unread"] == 1
+    wait_until(lambda: held_by(m) == 0, PROPAGATION_S, "M to forget what B took")
+
+
+def held_by(node: NodeProcess) -> int:
+    """Messages the node holds as a mailbox (read from its database, read-only)."""
+    uri = f"file:{node.home / 'zion.db'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        return int(db.execute("SELECT count(*) FROM dm_mailbox").fetchone()[0])

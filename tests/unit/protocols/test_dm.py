@@ -204,3 +204,26 @@ def test_both_members_derive_the_same_conversation() -> None:
     assert dm.conversation_id(a, b) == dm.conversation_id(b, a)
     assert dm.conversation_id(a, b) != dm.conversation_id(a, c)
     assert len(dm.conversation_id(a, b)) == dm.CONVERSATION_ID_BYTES
+
+
+def test_mailbox_requests_round_trip_and_refuse_junk(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    envelope, _ = sealed(alice, bob)
+    assert dm.decode_mailbox_request(dm.encode_store(envelope)) == ("store", envelope)
+    assert dm.decode_mailbox_request(dm.encode_fetch()) == ("fetch", None)
+    hashes = [dm.envelope_hash(dm.encode_envelope(envelope))]
+    assert dm.decode_mailbox_request(dm.encode_ack(hashes)) == ("ack", hashes)
+    wire = [dm.encode_envelope(envelope)] * 3
+    assert dm.decode_fetched(dm.encode_fetched(wire)) == wire
+    for junk in (
+        dm.encoding.encode({"op": "ack", "hashes": [b"short"]}),
+        dm.encoding.encode({"op": "ack", "hashes": [bytes(32)] * (dm.MAX_FETCH + 1)}),
+        dm.encoding.encode({"op": "fetch", "more": 1}),
+        dm.encoding.encode({"op": "store", "env": "text"}),
+        dm.encoding.encode({"op": "delete"}),
+    ):
+        with pytest.raises(ProtocolError):
+            dm.decode_mailbox_request(junk)
+    with pytest.raises(ProtocolError):
+        dm.decode_fetched(dm.encoding.encode({"ok": True, "envs": ["x"]}))

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from zion.protocols import dm, identity
 from zion.storage.database import Database
-from zion.storage.dms import DmStore, Status
+from zion.storage.dms import DmStore, MailboxLimits, Status
 from zion.storage.records import RecordStore
 
 NOW = 1_800_000_000_000
@@ -85,3 +85,33 @@ def test_events_carry_no_text(db: Database) -> None:
     store.add_incoming(message("a secret plan"), NOW)
     for event in RecordStore(db).events_after(0, 10):
         assert "secret" not in str(event.data)
+
+
+LIMITS = MailboxLimits(per_recipient=3, max_age_ms=10_000, max_bytes=1 << 20)
+
+
+def test_a_mailbox_holds_messages_per_recipient_within_bounds(db: Database) -> None:
+    store = DmStore(db)
+    for n in range(5):
+        assert store.mailbox_put("bob", f"env {n}".encode(), NOW + n, LIMITS)
+    assert not store.mailbox_put("bob", b"env 4", NOW + 9, LIMITS)  # the same envelope
+    held = store.mailbox_for("bob", 10)
+    assert [envelope for _, envelope in held] == [b"env 2", b"env 3", b"env 4"]
+    assert store.mailbox_for("carol", 10) == []
+    # Only the recipient's own acks drop anything.
+    hashes = [digest for digest, _ in held]
+    assert store.mailbox_drop("carol", hashes) == 0
+    assert store.mailbox_drop("bob", hashes[:2]) == 2
+    assert [e for _, e in store.mailbox_for("bob", 10)] == [b"env 4"]
+    # Old messages go when newer ones arrive.
+    store.mailbox_put("carol", b"much later", NOW + 20_000, LIMITS)
+    assert store.mailbox_for("bob", 10) == []
+
+
+def test_a_mailbox_stays_under_its_size(db: Database) -> None:
+    store = DmStore(db)
+    small = MailboxLimits(per_recipient=100, max_age_ms=10**9, max_bytes=1 << 20)
+    for n in range(5):
+        store.mailbox_put(f"member {n}", bytes([n]) * (300 * 1024), NOW + n, small)
+    assert store.mailbox_count() == 3  # 900 KiB fit in 1 MiB; the two oldest went
+    assert store.mailbox_for("member 0", 1) == [] and store.mailbox_for("member 4", 1)
