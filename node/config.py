@@ -134,6 +134,7 @@ class DmConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mailbox_per_recipient: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
     mailbox_days: Annotated[int, msgspec.Meta(ge=1, le=365)]
     mailbox_max_bytes: Annotated[int, msgspec.Meta(ge=1 << 20, le=1 << 40)]
+    read_receipts: bool
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -162,6 +162,7 @@ class ZionNode:
             self.feed.notify,
             mailbox=_mailbox_limits(config) if config.dm.mailbox else None,
             mailbox_peers=self._mailbox_peers,
+            read_receipts=config.dm.read_receipts,
         )
         self.blocks = Blockstore(home.blocks_dir)
         self.pins = PinStore(self.db)

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from zion.gateway.services import InvalidInput, NotFound
 from zion.node.clock import now_ms
 from zion.node.dmkeys import DmKeyring
-from zion.node.framed import ByteStream, FramedStream, StreamClosed
+from zion.node.framed import FramedStream, StreamClosed
 from zion.protocols import dm, identity
 from zion.protocols.errors import ProtocolError
 from zion.protocols.records import PROFILE_SUBJECT, ProfileBody
@@ -52,6 +52,9 @@ MAX_MAILBOXES: Final = 2
 MAILBOX_POLL_S: Final = 30.0
 #: Fetch rounds per mailbox per poll (each hands over up to dm.MAX_FETCH messages).
 MAX_FETCH_ROUNDS: Final = 16
+#: Receipts waiting to be sent; beyond this they are dropped (they are a courtesy: the
+#: sender's own retries find out about delivery anyway).
+MAX_QUEUED_RECEIPTS: Final = 1024
 
 OpenStream = Callable[[str, str], Awaitable[Any]]
 
@@ -67,9 +70,11 @@ class DmService:
         notify: Callable[[], None],
         mailbox: MailboxLimits | None = None,
         mailbox_peers: Callable[[], list[str]] = list,
+        read_receipts: bool = True,
     ) -> None:
         """``mailbox``: hold messages for others, within these bounds (None: do not);
-        ``mailbox_peers``: the connected peers that are mailboxes."""
+        ``mailbox_peers``: the connected peers that are mailboxes; ``read_receipts``: tell
+        senders when their messages are read."""
         self._store = store
         self._records = records
         self._keyring = keyring
@@ -81,6 +86,10 @@ class DmService:
         self._mailbox = mailbox
         self._mailbox_peers = mailbox_peers
         self._fetch_wake = trio.Event()
+        self._read_receipts = read_receipts
+        self._receipts_in, self._receipts_out = trio.open_memory_channel[tuple[str, dm.Receipt]](
+            MAX_QUEUED_RECEIPTS
+        )
 
     # --- what the API calls --------------------------------------------------------------
 
@@ -94,10 +103,16 @@ class DmService:
         return self._store.messages(_conversation(conversation), limit)
 
     def mark_read(self, conversation: str) -> int:
-        count = self._store.mark_read(_conversation(conversation), now_ms())
-        if count:
+        read = self._store.mark_read(_conversation(conversation), now_ms())
+        if read:
             self._notify()
-        return count
+        if read and self._read_receipts:
+            by_sender: dict[str, list[bytes]] = {}
+            for message_id, sender in read:
+                by_sender.setdefault(sender, []).append(message_id)
+            for sender, ids in by_sender.items():
+                self._queue_receipt(sender, ids, read=True)
+        return len(read)
 
     def peer_of(self, conversation: str) -> str:
         items = self._store.messages(_conversation(conversation), 1)
@@ -134,7 +149,12 @@ class DmService:
     # --- the outbox ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Retry what is due, forever (owned by the node's nursery)."""
+        """The outbox and the receipts, forever (owned by the node's nursery)."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._send_receipts)
+            await self._retry_due()
+
+    async def _retry_due(self) -> None:
         while True:
             due = self._store.due(now_ms(), OUTBOX_BATCH)
             if due:
@@ -207,6 +227,36 @@ class DmService:
                 await _close_quietly(stream)
         return None if reason is None else f"refused: {reason}"
 
+    def _queue_receipt(self, peer: str, ids: list[bytes], *, read: bool) -> None:
+        for start in range(0, len(ids), dm.MAX_RECEIPT_IDS):
+            receipt = dm.Receipt(ids[start : start + dm.MAX_RECEIPT_IDS], read)
+            try:
+                self._receipts_in.send_nowait((peer, receipt))
+            except trio.WouldBlock:
+                log.info("dm: too many receipts waiting; dropping one for %s", peer)
+
+    async def _send_receipts(self) -> None:
+        async for peer, receipt in self._receipts_out:
+            request = dm.encode_receipt(receipt.ids, receipt.read)
+            reason = await self._exchange(peer, dm.PROTOCOL_ID, request)
+            if reason is not None:
+                log.debug("dm: receipt to %s not taken: %s", peer, reason)
+
+    async def _exchange(self, peer_id: str, protocol: str, request: bytes) -> str | None:
+        """One request/reply with ``peer_id``; None if it took it, else why not."""
+        stream = None
+        try:
+            with trio.fail_after(DELIVERY_TIMEOUT_S):
+                stream = await self._open_stream(peer_id, protocol)
+                framed = FramedStream(stream, dm.MAX_FRAME_BYTES)
+                await framed.send(request)
+                return dm.decode_reply(await framed.receive())
+        except Exception as exc:  # the peer is gone or broken: a receipt is best effort
+            return repr(exc)
+        finally:
+            if stream is not None:
+                await _close_quietly(stream)
+
     async def _leave_with_mailboxes(self, pending: Pending) -> None:
         current = self._store.get(pending.id)
         if current is None or current.status != Status.QUEUED:
@@ -229,10 +279,16 @@ class DmService:
                 return taken
             if not envelopes:
                 return taken
+            delivered: dict[str, list[bytes]] = {}
             for raw in envelopes:
                 # Whatever does not open is dropped too: it will not open next time either.
-                if self._take_envelope(raw) is None:
+                _, message = self._take_envelope(raw)
+                if message is not None:
                     taken += 1
+                    delivered.setdefault(message.sender, []).append(message.id)
+            # The senders learn it arrived (they may be offline: then their retries will).
+            for sender, ids in delivered.items():
+                self._queue_receipt(sender, ids, read=False)
             await self._request(mailbox, dm.encode_ack([dm.envelope_hash(e) for e in envelopes]))
             if len(envelopes) < dm.MAX_FETCH:
                 return taken
@@ -282,7 +338,7 @@ class DmService:
             return dm.encode_reply(None)
         assert isinstance(argument, dm.Envelope)
         if argument.recipient == self._peer_id:
-            return dm.encode_reply(self._take_envelope(dm.encode_envelope(argument)))
+            return dm.encode_reply(self._take_envelope(dm.encode_envelope(argument))[0])
         if self._mailbox is None:
             return dm.encode_reply("not a mailbox")
         self._store.mailbox_put(
@@ -292,13 +348,15 @@ class DmService:
 
     # --- messages to us ------------------------------------------------------------------
 
-    async def serve(self, stream: ByteStream) -> None:
-        """One inbound ``deliver`` request: open, check, store, answer."""
+    async def serve(self, stream: Any) -> None:
+        """One inbound request: a message to open, check and store, or a receipt for
+        messages we sent (taken only from their recipient: the connection says who)."""
         framed = FramedStream(stream, dm.MAX_FRAME_BYTES)
+        asker = str(stream.muxed_conn.peer_id.to_base58())
         try:
             with trio.fail_after(INBOUND_TIMEOUT_S):
                 request = await framed.receive()
-                await framed.send(dm.encode_reply(self._take(request)))
+                await framed.send(dm.encode_reply(self._answer(asker, request)))
                 await stream.close()
         except (ProtocolError, StreamClosed, trio.TooSlowError) as exc:
             log.info("dm: dropping an inbound request: %s", exc)
@@ -307,23 +365,28 @@ class DmService:
             log.debug("dm: inbound request ended: %r", exc)
             await _reset(stream)
 
-    def _take(self, request: bytes) -> str | None:
+    def _answer(self, asker: str, request: bytes) -> str | None:
         try:
-            envelope = dm.decode_request(request)
+            decoded = dm.decode_request(request)
         except ProtocolError as exc:
             return exc.reason
-        return self._take_envelope(dm.encode_envelope(envelope))
+        if isinstance(decoded, dm.Receipt):
+            if self._store.receipt(asker, decoded.ids, decoded.read, now_ms()):
+                self._notify()
+            return None
+        return self._take_envelope(dm.encode_envelope(decoded))[0]
 
-    def _take_envelope(self, raw: bytes) -> str | None:
-        """Open and keep a message for us; None when kept (or kept before), else why not."""
+    def _take_envelope(self, raw: bytes) -> tuple[str | None, dm.Message | None]:
+        """Open and keep a message for us: (None, message) when kept (or kept before), else
+        (why not, None)."""
         try:
             envelope = dm.decode_envelope(raw)
             message = dm.open_envelope(envelope, self._peer_id, self._keyring.keys)
         except ProtocolError as exc:
-            return exc.reason
+            return exc.reason, None
         if self._store.add_incoming(message, now_ms()):
             self._notify()
-        return None
+        return None, message
 
     # --- recipients ----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -216,16 +217,41 @@ PROTOCOL_ID: Final = "/zion/dm/1.0.0"
 MAX_FRAME_BYTES: Final = MAX_SEALED_BYTES + 1024
 #: Reasons a recipient gives, short and stable (they end up in the sender's status).
 MAX_REASON_CHARS: Final = 200
+#: Message IDs one receipt may name.
+MAX_RECEIPT_IDS: Final = 256
 
 
 def encode_deliver(envelope: Envelope) -> bytes:
     return encoding.encode({"op": "deliver", "env": encode_envelope(envelope)})
 
 
-def decode_request(data: bytes) -> Envelope:
-    """The envelope of a ``deliver`` request; ProtocolError for anything else."""
+def encode_receipt(ids: list[bytes], read: bool) -> bytes:
+    """The recipient tells the sender it has (``read``: has read) these messages."""
+    return encoding.encode({"op": "receipt", "ids": ids[:MAX_RECEIPT_IDS], "read": read})
+
+
+@dataclass(frozen=True)
+class Receipt:
+    ids: list[bytes]
+    read: bool
+
+
+def decode_request(data: bytes) -> Envelope | Receipt:
+    """A ``deliver`` request's envelope, or a receipt; ProtocolError for anything else."""
     value = encoding.decode(data)
-    if not isinstance(value, dict) or value.get("op") != "deliver" or set(value) != {"op", "env"}:
+    if not isinstance(value, dict):
+        raise ProtocolError("malformed", "not a request")
+    if value.get("op") == "receipt" and set(value) == {"op", "ids", "read"}:
+        ids, read = value["ids"], value["read"]
+        if (
+            not isinstance(ids, list)
+            or not isinstance(read, bool)
+            or not 0 < len(ids) <= MAX_RECEIPT_IDS
+            or not all(isinstance(i, bytes) and len(i) == MESSAGE_ID_BYTES for i in ids)
+        ):
+            raise ProtocolError("malformed", f"a receipt names 1 to {MAX_RECEIPT_IDS} message IDs")
+        return Receipt(ids, read)
+    if value.get("op") != "deliver" or set(value) != {"op", "env"}:
         raise ProtocolError("malformed", "not a deliver request")
     if not isinstance(value["env"], bytes):
         raise ProtocolError("malformed", "the envelope is not bytes")

@@ -216,19 +216,45 @@ class DmStore:
                 (now_ms, peer),
             )
 
-    def mark_read(self, conversation: bytes, now_ms: int) -> int:
-        """Incoming messages of ``conversation`` read; how many were unread."""
+    def receipt(self, peer: str, ids: list[bytes], read: bool, now_ms: int) -> int:
+        """``peer`` says it has (or has read) these messages we sent it; how many changed.
+        Messages sent to anyone else are not touched."""
+        changed = 0
+        with self._write() as conn:
+            for message_id in ids:
+                row = conn.execute(
+                    "SELECT conversation, status FROM dm_messages"
+                    " WHERE id = ? AND peer = ? AND outgoing = 1",
+                    (message_id, peer),
+                ).fetchone()
+                if row is None or row[1] in (Status.READ, Status.FAILED):
+                    continue
+                status = Status.READ if read else Status.DELIVERED
+                if row[1] == status:
+                    continue
+                conn.execute(
+                    "UPDATE dm_messages SET status = ?, detail = NULL, envelope = NULL,"
+                    " next_attempt = NULL WHERE id = ?",
+                    (status, message_id),
+                )
+                self._event(conn, now_ms, "dm.status", message_id, row[0], status)
+                changed += 1
+        return changed
+
+    def mark_read(self, conversation: bytes, now_ms: int) -> list[tuple[bytes, str]]:
+        """Incoming messages of ``conversation`` read: (ID, sender) of those that were not."""
         with self._write() as conn:
             rows = conn.execute(
-                "SELECT id FROM dm_messages WHERE conversation = ? AND outgoing = 0 AND status = ?",
+                "SELECT id, peer FROM dm_messages WHERE conversation = ? AND outgoing = 0"
+                " AND status = ?",
                 (conversation, Status.UNREAD),
             ).fetchall()
-            for (message_id,) in rows:
+            for message_id, _ in rows:
                 conn.execute(
                     "UPDATE dm_messages SET status = ? WHERE id = ?", (Status.READ, message_id)
                 )
                 self._event(conn, now_ms, "dm.status", message_id, conversation, Status.READ)
-        return len(rows)
+        return [(message_id, peer) for message_id, peer in rows]
 
     def _settle(self, message_id: bytes, status: Status, detail: str | None, now_ms: int) -> None:
         with self._write() as conn:

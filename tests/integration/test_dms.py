@@ -67,6 +67,13 @@ def test_online_members_talk_directly(spawn: Spawn) -> None:
 
     read = b.api.post(f"/api/v1/conversations/{conversation}/read").json()
     assert read == {"read": 1} and conversations(b)[0]["unread"] == 0
+
+    # B's node tells A's that it was read (read receipts are on by default).
+    def first_status_on_a() -> str:
+        items = a.api.get(f"/api/v1/conversations/{conversation}/messages").json()["items"]
+        return str(items[0]["status"])
+
+    wait_until(lambda: first_status_on_a() == "read", PROPAGATION_S, "A to see it read")
     listing = zion(b.home, "dm", "ls").stdout
     assert "Alice" in listing and conversation in listing
 

@@ -181,6 +181,8 @@ def test_deliver_requests_and_replies_round_trip(
 ) -> None:
     envelope, _ = sealed(alice, bob)
     assert dm.decode_request(dm.encode_deliver(envelope)) == envelope
+    ids = [dm.new_message_id(), dm.new_message_id()]
+    assert dm.decode_request(dm.encode_receipt(ids, read=True)) == dm.Receipt(ids, True)
     assert dm.decode_reply(dm.encode_reply(None)) is None
     assert dm.decode_reply(dm.encode_reply("x" * 1000)) == "x" * dm.MAX_REASON_CHARS
     for junk in (
@@ -188,6 +190,9 @@ def test_deliver_requests_and_replies_round_trip(
         dm.encoding.encode({"op": "deliver", "env": "text"}),
         dm.encoding.encode({"op": "deliver", "env": b"", "extra": 1}),
         dm.encoding.encode([1, 2]),
+        dm.encoding.encode({"op": "receipt", "ids": [], "read": False}),
+        dm.encoding.encode({"op": "receipt", "ids": [b"short"], "read": False}),
+        dm.encoding.encode({"op": "receipt", "ids": [bytes(16)], "read": "yes"}),
         b"\xff",
     ):
         with pytest.raises(ProtocolError):

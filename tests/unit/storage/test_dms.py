@@ -54,6 +54,21 @@ def test_an_outgoing_message_keeps_its_envelope_until_it_settles(db: Database) -
     assert event_types(db) == ["dm.status", "dm.status"]
 
 
+def test_receipts_move_only_the_recipients_messages(db: Database) -> None:
+    store = DmStore(db)
+    sent = message("hello")
+    store.add_outgoing(sent, b"x", NOW)
+    assert store.receipt("someone else", [sent.id], read=False, now_ms=NOW) == 0
+    assert store.receipt(sent.recipient, [sent.id], read=False, now_ms=NOW) == 1
+    got = store.get(sent.id)
+    assert got is not None and got.status == Status.DELIVERED
+    assert store.due(NOW + 10**9, 10) == []  # nothing left to send
+    assert store.receipt(sent.recipient, [sent.id], read=True, now_ms=NOW) == 1
+    assert store.receipt(sent.recipient, [sent.id], read=False, now_ms=NOW) == 0  # stays read
+    got = store.get(sent.id)
+    assert got is not None and got.status == Status.READ
+
+
 def test_a_failed_message_says_why(db: Database) -> None:
     store = DmStore(db)
     sent = message("hello")
@@ -74,9 +89,9 @@ def test_incoming_duplicates_are_dropped_and_reading_clears_unread(db: Database)
     assert conversation["unread"] == 2 and conversation["messages"] == 2
     texts = [m.text for m in store.messages(first.conversation, 50)]
     assert texts == ["one", "two"]
-    assert store.mark_read(first.conversation, NOW + 10) == 2
+    assert len(store.mark_read(first.conversation, NOW + 10)) == 2
     assert store.conversations()[0]["unread"] == 0
-    assert store.mark_read(first.conversation, NOW + 11) == 0
+    assert store.mark_read(first.conversation, NOW + 11) == []
     assert event_types(db) == ["dm.received", "dm.received", "dm.status", "dm.status"]
 
 
