@@ -7,6 +7,7 @@ import * as market from "/ui/market.js";
 import * as channels from "/ui/channels.js";
 import * as dao from "/ui/dao.js";
 import * as nodePage from "/ui/node.js";
+import * as messages from "/ui/messages.js";
 
 // [pattern, nav section, page function(view, match, ctx) -> optional cleanup]. A page draws
 // into `view`, which the router shows once the page function returns (if the member has not
@@ -23,6 +24,9 @@ const ROUTES = [
   [/^\/dao\/new$/, "dao", dao.create],
   [/^\/dao\/(\d+)$/, "dao", dao.proposal],
   [/^\/node$/, "node", nodePage.node],
+  [/^\/messages$/, "messages", messages.conversations],
+  [/^\/messages\/new$/, "messages", messages.compose],
+  [/^\/messages\/([0-9a-f]{32})$/, "messages", messages.conversation],
 ];
 
 let me = null;
@@ -146,6 +150,15 @@ async function start() {
     navigation += 1;  // whatever page is open stops updating
     loggedOut(main);
   });
+  // The unread badge follows direct-message events wherever the member is.
+  const badge = document.getElementById("unread");
+  const showUnread = () => messages.unreadCount().then((count) => {
+    badge.textContent = count ? String(count) : "";
+    badge.hidden = !count;
+    badge.setAttribute("aria-label", `${count} unread`);
+  }).catch(() => {});
+  subscribe((type) => { if (type.startsWith("dm.")) showUnread(); });
+  showUnread();
   window.addEventListener("hashchange", route);
   await route();
 }

@@ -9,6 +9,7 @@ const TYPES = [
   "message.stored", "message.deleted", "message.expired",
   "profile.stored", "profile.deleted", "profile.expired", "ballot.stored",
   "dao.created", "dao.vote", "dao.queued", "dao.executed", "dao.canceled",
+  "dm.received", "dm.status",
 ];
 const MAX_BACKOFF_MS = 15000;
 

@@ -189,6 +189,9 @@ export async function listing(view, [id], ctx) {
           h("dt", {}, "Listed"), h("dd", {}, `${timeAgo(item.created)} · version ${item.seq}`),
           item.expires ? [h("dt", {}, "Expires"),
             h("dd", {}, new Date(item.expires).toLocaleDateString())] : null),
+        mine ? null : h("div", { class: "actions" },
+          h("a", { class: "button", href: `#/messages/new?${new URLSearchParams({
+            to: item.author, listing: item.cid, title: item.title })}` }, "Message seller")),
         mine ? h("div", { class: "actions" },
           h("a", { href: `#/edit/${encodeURIComponent(item.id)}`, class: "button" }, "Edit"),
           remove, removeError) : null));
