@@ -12,6 +12,7 @@ hold it sealed until the recipient's node comes by and fetches it. A node with
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -23,6 +24,7 @@ from zion.gateway.services import InvalidInput, NotFound
 from zion.node.clock import now_ms
 from zion.node.dmkeys import DmKeyring
 from zion.node.framed import FramedStream, StreamClosed
+from zion.node.ratelimit import PeerRateLimiter
 from zion.protocols import dm, identity
 from zion.protocols.errors import ProtocolError
 from zion.protocols.records import PROFILE_SUBJECT, ProfileBody
@@ -55,6 +57,13 @@ MAX_FETCH_ROUNDS: Final = 16
 #: Receipts waiting to be sent; beyond this they are dropped (they are a courtesy: the
 #: sender's own retries find out about delivery anyway).
 MAX_QUEUED_RECEIPTS: Final = 1024
+#: Requests one peer may make: messages and receipts to us, and (as a mailbox) messages to
+#: hold for others. Beyond these the answer is RATE_LIMITED, which senders retry later.
+INBOUND_PER_S: Final = 5.0
+INBOUND_BURST: Final = 50
+MAILBOX_STORES_PER_S: Final = 1.0
+MAILBOX_STORE_BURST: Final = 20
+RATE_LIMITED: Final = "rate-limited"
 
 OpenStream = Callable[[str, str], Awaitable[Any]]
 
@@ -71,6 +80,7 @@ class DmService:
         mailbox: MailboxLimits | None = None,
         mailbox_peers: Callable[[], list[str]] = list,
         read_receipts: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``mailbox``: hold messages for others, within these bounds (None: do not);
         ``mailbox_peers``: the connected peers that are mailboxes; ``read_receipts``: tell
@@ -87,6 +97,9 @@ class DmService:
         self._mailbox_peers = mailbox_peers
         self._fetch_wake = trio.Event()
         self._read_receipts = read_receipts
+        self._clock = clock
+        self._inbound_limit = PeerRateLimiter(INBOUND_PER_S, INBOUND_BURST)
+        self._store_limit = PeerRateLimiter(MAILBOX_STORES_PER_S, MAILBOX_STORE_BURST)
         self._receipts_in, self._receipts_out = trio.open_memory_channel[tuple[str, dm.Receipt]](
             MAX_QUEUED_RECEIPTS
         )
@@ -225,6 +238,8 @@ class DmService:
         finally:
             if stream is not None:
                 await _close_quietly(stream)
+        if reason == RATE_LIMITED:
+            return "the recipient's node is busy (rate-limited); retrying later"
         return None if reason is None else f"refused: {reason}"
 
     def _queue_receipt(self, peer: str, ids: list[bytes], *, read: bool) -> None:
@@ -330,6 +345,8 @@ class DmService:
             await _reset(stream)
 
     def _mailbox_answer(self, asker: str, op: str, argument: Any) -> bytes:
+        if not self._inbound_limit.allow(asker, self._clock()):
+            return dm.encode_reply(RATE_LIMITED)
         if op == "fetch":
             held = self._store.mailbox_for(asker, dm.MAX_FETCH)
             return dm.encode_fetched([envelope for _, envelope in held])
@@ -341,6 +358,8 @@ class DmService:
             return dm.encode_reply(self._take_envelope(dm.encode_envelope(argument))[0])
         if self._mailbox is None:
             return dm.encode_reply("not a mailbox")
+        if not self._store_limit.allow(asker, self._clock()):
+            return dm.encode_reply(RATE_LIMITED)
         self._store.mailbox_put(
             argument.recipient, dm.encode_envelope(argument), now_ms(), self._mailbox
         )
@@ -366,6 +385,8 @@ class DmService:
             await _reset(stream)
 
     def _answer(self, asker: str, request: bytes) -> str | None:
+        if not self._inbound_limit.allow(asker, self._clock()):
+            return RATE_LIMITED
         try:
             decoded = dm.decode_request(request)
         except ProtocolError as exc:

@@ -1,0 +1,48 @@
+"""Per-peer rate limits: a token bucket for each peer, in a bounded table.
+
+Hand-written because it is a dozen lines and every library found is for HTTP frameworks or
+asyncio; the table is bounded (least recently seen peers are forgotten first) so that a
+flood of peer IDs costs bounded memory.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Final
+
+#: Peers whose buckets are remembered; a forgotten peer starts again with a full bucket.
+DEFAULT_MAX_PEERS: Final = 4096
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class PeerRateLimiter:
+    def __init__(self, rate_per_s: float, burst: int, max_peers: int = DEFAULT_MAX_PEERS) -> None:
+        if rate_per_s <= 0 or burst < 1 or max_peers < 1:
+            raise ValueError("rate, burst and max_peers must be positive")
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._max_peers = max_peers
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def allow(self, peer: str, now: float) -> bool:
+        """Take one token from ``peer``'s bucket (``now`` in seconds, monotonic)."""
+        bucket = self._buckets.pop(peer, None)
+        if bucket is None:
+            bucket = _Bucket(float(self.burst), now)
+        else:
+            elapsed = max(0.0, now - bucket.updated)
+            bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate_per_s)
+            bucket.updated = now
+        self._buckets[peer] = bucket
+        if len(self._buckets) > self._max_peers:
+            self._buckets.popitem(last=False)
+        if bucket.tokens < 1:
+            return False
+        bucket.tokens -= 1
+        return True

@@ -1,0 +1,146 @@
+"""The direct-message service's answers to other peers: messages for us (once each, checked),
+receipts, and as a mailbox; floods are rate-limited per peer and cost bounded storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from zion.node.dmkeys import DmKeyring
+from zion.node.dms import INBOUND_BURST, MAILBOX_STORE_BURST, RATE_LIMITED, DmService
+from zion.node.home import NodeHome
+from zion.protocols import dm, identity
+from zion.storage.database import Database
+from zion.storage.dms import DmStore, MailboxLimits
+from zion.storage.records import RecordStore
+
+NOW = 1_800_000_000_000
+LIMITS = MailboxLimits(per_recipient=200, max_age_ms=10**9, max_bytes=1 << 30)
+
+
+class Node:
+    def __init__(self, tmp_path: Path, mailbox: bool = False) -> None:
+        home = NodeHome(tmp_path)
+        home.init()
+        self.key = home.load_key()
+        self.peer_id = identity.peer_id_of(self.key)
+        self.keyring = DmKeyring(home)
+        db = Database(home.database_file)
+        self.store = DmStore(db)
+        self.service = DmService(
+            self.store,
+            RecordStore(db),
+            self.keyring,
+            self.key,
+            _no_network,
+            lambda: None,
+            mailbox=LIMITS if mailbox else None,
+            clock=lambda: 0.0,  # time stands still: only the bursts count
+        )
+
+
+async def _no_network(peer_id: str, protocol: str) -> Any:
+    raise ConnectionError("no network in this test")
+
+
+def sealed_to(node: Node, text: str = "hi", sender: Ed25519PrivateKey | None = None) -> dm.Envelope:
+    envelope, _ = dm.seal(
+        sender or Ed25519PrivateKey.generate(),
+        node.peer_id,
+        node.keyring.current.public_key(),
+        text=text,
+        sent=NOW,
+        conversation=dm.new_conversation_id(),
+    )
+    return envelope
+
+
+@pytest.fixture
+def bob(tmp_path: Path) -> Node:
+    return Node(tmp_path / "bob")
+
+
+@pytest.fixture
+def mailbox(tmp_path: Path) -> Node:
+    return Node(tmp_path / "mailbox", mailbox=True)
+
+
+def test_a_replayed_message_is_stored_once(bob: Node) -> None:
+    request = dm.encode_deliver(sealed_to(bob, "only once"))
+    assert bob.service._answer("alice", request) is None
+    assert bob.service._answer("alice", request) is None  # acknowledged, not stored again
+    [conversation] = bob.store.conversations()
+    assert conversation["messages"] == 1
+
+
+def test_tampered_oversized_or_misaddressed_messages_are_refused(bob: Node, tmp_path: Path) -> None:
+    envelope = sealed_to(bob)
+    flipped = bytearray(envelope.sealed)
+    flipped[-1] ^= 1
+    tampered = dm.Envelope(envelope.v, envelope.recipient, envelope.key, bytes(flipped))
+    assert bob.service._answer("alice", dm.encode_deliver(tampered)) == "undecryptable"
+    carol = Node(tmp_path / "carol")
+    for_carol = sealed_to(carol)
+    assert bob.service._answer("alice", dm.encode_deliver(for_carol)) == "not-for-us"
+    oversized = dm.encoding.encode({"op": "deliver", "env": bytes(dm.MAX_FRAME_BYTES)})
+    assert bob.service._answer("alice", oversized) is not None
+    assert bob.store.conversations() == []
+
+
+def test_a_flood_of_messages_is_rate_limited_per_peer(bob: Node) -> None:
+    answers = [
+        bob.service._answer("flooder", dm.encode_deliver(sealed_to(bob, f"spam {n}")))
+        for n in range(INBOUND_BURST + 10)
+    ]
+    assert answers.count(None) == INBOUND_BURST
+    assert answers[INBOUND_BURST:] == [RATE_LIMITED] * 10
+    # Someone else still gets through.
+    assert bob.service._answer("honest", dm.encode_deliver(sealed_to(bob, "hello"))) is None
+
+
+def test_a_mailbox_flood_costs_bounded_storage_and_loses_nothing_else(
+    mailbox: Node, tmp_path: Path
+) -> None:
+    carol = Node(tmp_path / "carol")
+    answers = [
+        mailbox.service._mailbox_answer("flooder", "store", sealed_to(carol, f"spam {n}"))
+        for n in range(MAILBOX_STORE_BURST + 15)
+    ]
+    assert answers.count(dm.encode_reply(None)) == MAILBOX_STORE_BURST
+    assert mailbox.store.mailbox_count() == MAILBOX_STORE_BURST
+    honest = mailbox.service._mailbox_answer("honest", "store", sealed_to(carol, "real"))
+    assert honest == dm.encode_reply(None)
+    # Only carol may take what is held for her.
+    assert dm.decode_fetched(mailbox.service._mailbox_answer("flooder", "fetch", None)) == []
+    fetched = dm.decode_fetched(mailbox.service._mailbox_answer(carol.peer_id, "fetch", None))
+    assert len(fetched) == dm.MAX_FETCH
+
+
+def test_a_node_that_is_not_a_mailbox_holds_nothing_for_others(bob: Node, tmp_path: Path) -> None:
+    carol = Node(tmp_path / "carol")
+    answer = bob.service._mailbox_answer("alice", "store", sealed_to(carol))
+    assert dm.decode_reply(answer) == "not a mailbox"
+    assert bob.store.mailbox_count() == 0
+
+
+def test_receipts_are_taken_only_from_the_recipient(bob: Node, tmp_path: Path) -> None:
+    carol = Node(tmp_path / "carol")
+    envelope, message = dm.seal(
+        bob.key,
+        carol.peer_id,
+        carol.keyring.current.public_key(),
+        text="hi",
+        sent=NOW,
+        conversation=dm.new_conversation_id(),
+    )
+    bob.store.add_outgoing(message, dm.encode_envelope(envelope), NOW)
+    receipt = dm.encode_receipt([message.id], read=True)
+    assert bob.service._answer("mallory", receipt) is None  # answered, but changes nothing
+    stored = bob.store.get(message.id)
+    assert stored is not None and stored.status == "queued"
+    assert bob.service._answer(carol.peer_id, receipt) is None
+    stored = bob.store.get(message.id)
+    assert stored is not None and stored.status == "read"
