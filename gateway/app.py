@@ -76,6 +76,7 @@ def build_app(services: Services, security: GatewaySecurity) -> Starlette:
         Route("/api/v1/channels/{name}/messages", api.read_messages, methods=["GET"]),
         Route("/api/v1/channels/{name}/messages", api.post_message, methods=["POST"]),
         Route("/api/v1/profile", api.set_profile, methods=["PUT"]),
+        Route("/api/v1/profile/dm-key", api.rotate_dm_key, methods=["POST"]),
         Route("/api/v1/profiles/{peer_id}", api.get_profile, methods=["GET"]),
         Route("/api/v1/events", api.events, methods=["GET"]),
         *ipfs.routes(services.content),
@@ -283,6 +284,14 @@ class _Api:
             except ValueError:
                 raise InvalidInput("wallet_sig must be hex") from None
         record = await self.services.profiles.set(name, avatar, wallet, wallet_sig)
+        return JSONResponse(profile_json(record))
+
+    async def rotate_dm_key(self, _: Request) -> Response:
+        """A new direct-message key, published in a new version of this node's profile."""
+        # No profile, no rotation: the 404 comes before the key changes.
+        self.services.profiles.get(self.services.node.peer_id)
+        self.services.dms.rotate_key()
+        record = await self.services.profiles.republish()
         return JSONResponse(profile_json(record))
 
     async def events(self, request: Request) -> Response:

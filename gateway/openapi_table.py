@@ -176,8 +176,9 @@ SCHEMAS: Final[JSON] = {
         text=_string("the text", maxLength=limits.MAX_DM_TEXT_CHARS),
         listing=_nullable(_CID, "the listing it is about"),
         status=_string(
-            "outgoing: queued, delivered, read or failed; incoming: unread or read",
-            enum=["queued", "delivered", "read", "failed", "unread"],
+            "outgoing: sent, stored (by a mailbox), delivered, read or failed; incoming:"
+            " unread or read",
+            enum=["sent", "stored", "delivered", "read", "failed", "unread"],
         ),
         detail=_nullable(_string("text"), "why it failed, or why the last attempt did"),
     ),
@@ -585,6 +586,13 @@ def operations() -> Mapping[tuple[str, str], Op]:
             ),
             errors={422: "no text, too long a text, or a bad channel name"},
         ),
+        ("POST", "/api/v1/profile/dm-key"): Op(
+            "profiles",
+            "Rotate this node's direct-message key",
+            {200: _json(_ref("Profile"), "the new version, carrying the new key")},
+            description="Older keys are kept (up to 8), so mail sealed to them still opens.",
+            errors={404: "this node has no profile yet (set one first)"},
+        ),
         ("GET", "/api/v1/conversations"): Op(
             "messages",
             "Conversations",
@@ -593,7 +601,7 @@ def operations() -> Mapping[tuple[str, str], Op]:
         ("POST", "/api/v1/conversations"): Op(
             "messages",
             "Send a direct message",
-            {201: _json(_ref("DirectMessage"), "sealed and delivered, or queued for retries")},
+            {201: _json(_ref("DirectMessage"), "sealed and delivered, or sent and retried")},
             description="Sealed to the recipient's published key (their profile's `enc_key`)"
             " and delivered to their node; if it is not reachable, the message waits in the"
             " outbox and is retried (`status` says where it is).",
@@ -613,7 +621,7 @@ def operations() -> Mapping[tuple[str, str], Op]:
         ("POST", "/api/v1/conversations/{conversation}/messages"): Op(
             "messages",
             "Reply in a conversation",
-            {201: _json(_ref("DirectMessage"), "sealed and delivered, or queued for retries")},
+            {201: _json(_ref("DirectMessage"), "sealed and delivered, or sent and retried")},
             params=(_CONVERSATION,),
             body=_json_body(
                 _object(

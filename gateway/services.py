@@ -124,6 +124,10 @@ class Profiles(Protocol):
         wallet_sig: bytes | None = None,
     ) -> Record: ...
 
+    async def republish(self) -> Record:
+        """This node's profile again, with its current direct-message key."""
+        ...
+
 
 class EventLog(Protocol):
     def after(self, event_id: int, limit: int) -> list[LogEvent]: ...
@@ -243,8 +247,12 @@ class DirectMessages(Protocol):
 
     def peer_of(self, conversation: str) -> str: ...
 
+    def rotate_key(self) -> None:
+        """A new direct-message key (older ones still open older mail)."""
+        ...
+
     async def send(self, to: str, text: str, listing: str | None = None) -> Any:
-        """The stored DirectMessage, delivered or queued."""
+        """The stored DirectMessage: delivered, or sent and in the outbox."""
         ...
 
 

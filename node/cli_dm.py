@@ -22,8 +22,9 @@ def dm() -> None:
 def send(ctx: Any, to: str, text: str, listing: str | None) -> None:
     """Send TEXT to TO (a peer ID or a profile name), sealed end to end.
 
-    Prints the message's status: delivered, or queued when the recipient's node is not
-    reachable now (the node keeps retrying; `zion dm read` shows how it went).
+    Prints the message's status: delivered, or sent when the recipient's node is not
+    reachable now (the node keeps retrying, and leaves it with mailboxes; `zion dm read`
+    shows how it went).
     """
     body: dict[str, Any] = {"to": to, "text": text}
     if listing:
@@ -69,3 +70,14 @@ def read(ctx: Any, conversation: str, limit: int, as_json: bool) -> None:
         who = "you" if item["outgoing"] else item["peer"][-8:]
         state = f" [{item['status']}]" if item["outgoing"] else ""
         click.echo(f"{when}  {who}{state}: {item['text']}")
+
+
+@dm.command("rotate-key")
+@click.pass_obj
+def rotate_key(ctx: Any) -> None:
+    """Make a new direct-message key and publish it in a new version of your profile.
+
+    Messages sealed to older keys still open (the node keeps the last 8).
+    """
+    profile = ctx.client().post("/api/v1/profile/dm-key", {})
+    click.echo(f"new key {profile['enc_key']} (profile version {profile['seq']})")

@@ -187,7 +187,7 @@ class ZionNode:
             ),
             channels=ChannelService(self.store, self.publisher),
             profiles=ProfileService(
-                self.store, self.publisher, self.peer_id, self.dm_keys.current_public
+                self.store, self.publisher, self.peer_id, lambda: self.dm_keys.current_public
             ),
             events=self.feed,
             content=self.content,

@@ -127,6 +127,9 @@ class DmService:
                 self._queue_receipt(sender, ids, read=True)
         return len(read)
 
+    def rotate_key(self) -> None:
+        self._keyring.rotate()
+
     def peer_of(self, conversation: str) -> str:
         items = self._store.messages(_conversation(conversation), 1)
         if not items:
@@ -135,7 +138,7 @@ class DmService:
 
     async def send(self, to: str, text: str, listing: str | None = None) -> DirectMessage:
         """Seal a message to ``to`` (a peer ID or a profile name) and try to deliver it now;
-        if that fails it stays queued and the outbox retries."""
+        if that fails it stays in the outbox (status sent), which retries."""
         recipient = self._resolve(to)
         if recipient == self._peer_id:
             raise InvalidInput("that is this node's own member")
@@ -274,7 +277,7 @@ class DmService:
 
     async def _leave_with_mailboxes(self, pending: Pending) -> None:
         current = self._store.get(pending.id)
-        if current is None or current.status != Status.QUEUED:
+        if current is None or current.status != Status.SENT:
             return  # left with a mailbox already, or settled
         mailboxes = [p for p in self._mailbox_peers() if p != pending.peer][:MAX_MAILBOXES]
         envelope = dm.decode_envelope(pending.envelope)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from zion.gateway.services import InvalidInput, NotFound
@@ -17,7 +19,7 @@ class ProfileService:
         store: RecordStore,
         publisher: Publisher,
         peer_id: str,
-        enc_key: bytes | None = None,
+        enc_key: Callable[[], bytes | None] = lambda: None,
     ) -> None:
         """``enc_key``: this node's current direct-message key (node.dmkeys), published in
         every profile it writes."""
@@ -48,7 +50,7 @@ class ProfileService:
                     "avatar": avatar,
                     "wallet": wallet,
                     "wallet_sig": wallet_sig,
-                    "enc_key": self._enc_key,
+                    "enc_key": self._enc_key(),
                 },
                 ProfileBody,
             )
@@ -59,3 +61,10 @@ class ProfileService:
             raise InvalidInput(str(exc).replace("$.", "")) from None
         except ProtocolError as exc:
             raise InvalidInput(exc.detail) from None
+
+    async def republish(self) -> Record:
+        current = self._store.head(self._peer_id, PROFILE_SUBJECT)
+        if current is None or not isinstance(current.body, ProfileBody):
+            raise InvalidInput("set a profile first: the direct-message key travels in it")
+        body = current.body
+        return await self.set(body.name, body.avatar, body.wallet, body.wallet_sig)

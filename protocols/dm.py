@@ -40,7 +40,8 @@ HPKE_INFO: Final = b"zion-dm-v1"
 SUITE: Final = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 #: The smallest sealed size; sizes above it are powers of two (so a length says little).
 MIN_PADDED_BYTES: Final = 512
-MAX_PADDED_BYTES: Final = 16 * 1024
+#: Room for the longest text (limits.MAX_DM_TEXT_CHARS of 4-byte characters) and the rest.
+MAX_PADDED_BYTES: Final = 32 * 1024
 #: HPKE adds its encapsulated key (32 bytes) and the AEAD tag (16 bytes).
 SEAL_OVERHEAD_BYTES: Final = 32 + 16
 MAX_SEALED_BYTES: Final = MAX_PADDED_BYTES + SEAL_OVERHEAD_BYTES

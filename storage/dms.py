@@ -27,9 +27,10 @@ MAX_CONVERSATIONS: Final = 500
 
 
 class Status(enum.StrEnum):
-    """Outgoing: queued → sent → delivered → read, or failed. Incoming: unread → read."""
+    """Outgoing: sent (sealed, on its way) → stored (a mailbox holds it) → delivered → read,
+    or failed (with the reason). Incoming: unread → read."""
 
-    QUEUED = "queued"
+    SENT = "sent"
     #: A mailbox holds it for the recipient (their node was not reachable).
     STORED = "stored"
     DELIVERED = "delivered"
@@ -103,9 +104,9 @@ class DmStore:
                 " listing, status, envelope, next_attempt)"
                 " VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
                 (message.id, message.conversation, message.recipient, message.sent, now_ms,
-                 message.text, message.listing, Status.QUEUED, envelope, now_ms),
+                 message.text, message.listing, Status.SENT, envelope, now_ms),
             )  # fmt: skip
-            self._event(conn, now_ms, "dm.status", message.id, message.conversation, Status.QUEUED)
+            self._event(conn, now_ms, "dm.status", message.id, message.conversation, Status.SENT)
         return self._one(message.id)
 
     def add_incoming(self, message: dm.Message, now_ms: int) -> bool:
@@ -141,7 +142,7 @@ class DmStore:
         with self._write() as conn:
             row = conn.execute(
                 "SELECT conversation FROM dm_messages WHERE id = ? AND status = ?",
-                (message_id, Status.QUEUED),
+                (message_id, Status.SENT),
             ).fetchone()
             if row is None:
                 return

@@ -1,12 +1,12 @@
 // Direct messages: conversations with unread counts, a conversation, and a new message (from
 // a listing's "Message seller"). The node seals and delivers them; the page shows where each
-// of ours is (queued, stored by a mailbox, delivered, read, failed).
+// of ours is (sent, stored by a mailbox, delivered, read, failed).
 
 import { ApiError, get, post } from "/ui/api.js";
 import { h, message, mount, shortId, timeAgo } from "/ui/ui.js";
 
 const STATUS_TEXT = {
-  queued: "waiting for their node",
+  sent: "sent, waiting for their node",
   stored: "held by a mailbox",
   delivered: "delivered",
   read: "read",

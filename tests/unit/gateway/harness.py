@@ -109,7 +109,7 @@ async def serve(
         node=_NodeInfo(peer_id),
         market=MarketService(store, publisher, peer_id, content.replace_pins),
         channels=ChannelService(store, publisher),
-        profiles=ProfileService(store, publisher, peer_id, keyring.current_public),
+        profiles=ProfileService(store, publisher, peer_id, lambda: keyring.current_public),
         events=feed,
         content=content,
         governance=GovernanceService(connect_dao, publisher, store, DaoStore(db), account=account),

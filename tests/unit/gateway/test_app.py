@@ -248,3 +248,17 @@ async def test_profile_with_wallet_link(client: httpx.AsyncClient) -> None:
     refused = await client.put("/api/v1/profile", json=forged, headers=AUTH)
     assert refused.status_code == 422
     assert (await client.get(f"/api/v1/profiles/{peer_id}")).json()["wallet"] == wallet.address
+
+
+async def test_rotating_the_direct_message_key(client: httpx.AsyncClient) -> None:
+    peer_id = (await client.get("/api/v1/node")).json()["peer_id"]
+    no_profile = await client.post("/api/v1/profile/dm-key")
+    assert no_profile.status_code == 404
+    first = (await client.put("/api/v1/profile", json={"name": "Ada"})).json()
+    rotated = await client.post("/api/v1/profile/dm-key")
+    assert rotated.status_code == 200, rotated.text
+    after = rotated.json()
+    assert after["enc_key"] != first["enc_key"] and after["seq"] == first["seq"] + 1
+    assert after["name"] == "Ada"
+    shown = (await client.get(f"/api/v1/profiles/{peer_id}")).json()
+    assert shown["enc_key"] == after["enc_key"]

@@ -140,7 +140,7 @@ def test_receipts_are_taken_only_from_the_recipient(bob: Node, tmp_path: Path) -
     receipt = dm.encode_receipt([message.id], read=True)
     assert bob.service._answer("mallory", receipt) is None  # answered, but changes nothing
     stored = bob.store.get(message.id)
-    assert stored is not None and stored.status == "queued"
+    assert stored is not None and stored.status == "sent"
     assert bob.service._answer(carol.peer_id, receipt) is None
     stored = bob.store.get(message.id)
     assert stored is not None and stored.status == "read"

@@ -163,6 +163,14 @@ def test_bad_input_is_refused_with_a_reason(
     assert failure.value.reason == "unknown-key"
 
 
+def test_the_longest_text_fits(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    longest = "\U0001f600" * dm.limits.MAX_DM_TEXT_CHARS  # 4 bytes each in UTF-8
+    envelope, _ = sealed(alice, bob, longest)
+    assert dm.open_envelope(envelope, bob[0], [bob[1]]).text == longest
+
+
 def test_padding_round_trips_and_refuses_garbage() -> None:
     for size in (0, 1, 507, 508, 509, 5000):
         data = bytes(range(256)) * (size // 256) + bytes(size % 256)

@@ -38,7 +38,7 @@ def test_an_outgoing_message_keeps_its_envelope_until_it_settles(db: Database) -
     store = DmStore(db)
     sent = message("hello")
     stored = store.add_outgoing(sent, b"sealed bytes", NOW)
-    assert stored.status == Status.QUEUED and stored.outgoing and stored.peer == sent.recipient
+    assert stored.status == Status.SENT and stored.outgoing and stored.peer == sent.recipient
     due = store.due(NOW, 10)
     assert [p.envelope for p in due] == [b"sealed bytes"]
     store.retry_later(sent.id, NOW + 5000, "not reachable")
