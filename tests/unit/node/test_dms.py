@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from zion.node.dmkeys import DmKeyring
 from zion.node.dms import INBOUND_BURST, MAILBOX_STORE_BURST, RATE_LIMITED, DmService
 from zion.node.home import NodeHome
-from zion.protocols import dm, identity
+from zion.protocols import dm, identity, records
+from zion.protocols.framing import FrameDecoder, encode_frame
 from zion.storage.database import Database
 from zion.storage.dms import DmStore, MailboxLimits
 from zion.storage.records import RecordStore
@@ -30,6 +31,7 @@ class Node:
         self.keyring = DmKeyring(home)
         db = Database(home.database_file)
         self.store = DmStore(db)
+        self.streams: list[Any] = []
         self.service = DmService(
             self.store,
             RecordStore(db),
@@ -144,3 +146,81 @@ def test_receipts_are_taken_only_from_the_recipient(bob: Node, tmp_path: Path) -
     assert bob.service._answer(carol.peer_id, receipt) is None
     stored = bob.store.get(message.id)
     assert stored is not None and stored.status == "read"
+
+
+class ScriptedStream:
+    """A stream whose other end answers every request with ``reply`` (a recipient's node)."""
+
+    def __init__(self, reply: bytes) -> None:
+        self._pending = encode_frame(reply)
+        self.sent = b""
+
+    async def read(self, n: int | None = None) -> bytes:
+        data, self._pending = self._pending, b""
+        return data
+
+    async def write(self, data: bytes) -> None:
+        self.sent += data
+
+    async def close(self) -> None:
+        return None
+
+    async def reset(self) -> None:
+        return None
+
+
+def sender_with_reply(tmp_path: Path, reply: bytes | None) -> tuple[Node, Node]:
+    """Alice's node, whose every stream reaches a node answering ``reply`` (None: no one)."""
+    alice, bob = Node(tmp_path / "alice"), Node(tmp_path / "bob")
+
+    async def open_stream(peer_id: str, protocol: str) -> Any:
+        if reply is None:
+            raise ConnectionError("connection refused")
+        stream = ScriptedStream(reply)
+        alice.streams.append(stream)
+        return stream
+
+    alice.service._open_stream = open_stream
+    # Alice knows Bob's key from his profile.
+    profile = records.sign_record(
+        bob.key,
+        kind="profile",
+        subject=records.PROFILE_SUBJECT,
+        seq=1,
+        created=NOW,
+        body=records.ProfileBody(name="Bob", enc_key=bob.keyring.current_public),
+    )
+    RecordStore(alice.store._db).apply(profile, NOW)
+    return alice, bob
+
+
+async def test_a_refusal_fails_the_message_with_the_reason(tmp_path: Path) -> None:
+    alice, bob = sender_with_reply(tmp_path, dm.encode_reply("unknown-key"))
+    sent = await alice.service.send(bob.peer_id, "hello")
+    assert sent.status == "failed" and sent.detail == "refused: unknown-key"
+    assert alice.store.due(NOW * 2, 10) == []  # nothing left to retry
+
+
+async def test_an_unreachable_recipient_is_retried_later(tmp_path: Path) -> None:
+    alice, bob = sender_with_reply(tmp_path, None)
+    sent = await alice.service.send(bob.peer_id, "hello")
+    assert sent.status == "sent" and "not reachable" in (sent.detail or "")
+    [pending] = alice.store.due(NOW * 2, 10)
+    assert pending.attempts == 1
+
+
+async def test_a_busy_recipient_is_retried_not_failed(tmp_path: Path) -> None:
+    alice, bob = sender_with_reply(tmp_path, dm.encode_reply(RATE_LIMITED))
+    sent = await alice.service.send(bob.peer_id, "hello")
+    assert sent.status == "sent" and "busy" in (sent.detail or "")
+
+
+async def test_an_accepting_recipient_gets_the_sealed_message(tmp_path: Path) -> None:
+    alice, bob = sender_with_reply(tmp_path, dm.encode_reply(None))
+    sent = await alice.service.send("Bob", "hello")  # by profile name
+    assert sent.status == "delivered"
+    [stream] = alice.streams
+    [frame] = FrameDecoder(dm.MAX_FRAME_BYTES).feed(stream.sent)
+    envelope = dm.decode_request(frame)
+    assert isinstance(envelope, dm.Envelope)
+    assert dm.open_envelope(envelope, bob.peer_id, bob.keyring.keys).text == "hello"
