@@ -52,6 +52,7 @@ from zion.protocols import dm, gossip, sync
 from zion.protocols.cid import Cid
 from zion.protocols.errors import ProtocolError
 from zion.protocols.identity import peer_id_of
+from zion.protocols.records import PROFILE_SUBJECT, ProfileBody
 from zion.protocols.validation import Verdict
 from zion.storage.blockstore import Blockstore
 from zion.storage.dao import DaoStore
@@ -210,6 +211,16 @@ class ZionNode:
             upload_limit=config.ipfs.max_upload_bytes,
         )
 
+    async def _publish_dm_key(self) -> None:
+        """A profile written before this node had its current direct-message key (an older
+        version, a lost keyring) is republished, so members can reach it."""
+        head = self.store.head(self.peer_id, PROFILE_SUBJECT)
+        if head is None or not isinstance(head.body, ProfileBody):
+            return
+        if head.body.enc_key != self.dm_keys.current_public:
+            log.info("publishing this node's direct-message key in its profile")
+            await self.services.profiles.republish()
+
     def _mailbox_peers(self) -> list[str]:
         """Connected peers that are mailboxes, or may be (identify has not told yet: asking
         one that is not costs a failed protocol negotiation)."""
@@ -253,6 +264,7 @@ class ZionNode:
             self.content.announce = lambda cid: nursery.start_soon(self._provide, cid)
             nursery.start_soon(self.publisher.run, self.network.publish)
             nursery.start_soon(self.dms.run)
+            nursery.start_soon(self._publish_dm_key)
             nursery.start_soon(self.dms.fetch_periodically)
             nursery.start_soon(self._sync_on_connect, nursery)
             nursery.start_soon(self._sync_periodically, nursery)

@@ -28,7 +28,7 @@ from zion.node.ratelimit import PeerRateLimiter
 from zion.protocols import dm, identity
 from zion.protocols.errors import ProtocolError
 from zion.protocols.records import PROFILE_SUBJECT, ProfileBody
-from zion.storage.dms import DirectMessage, DmStore, MailboxLimits, Pending, Status
+from zion.storage.dms import DirectMessage, DmStore, InboxFull, MailboxLimits, Pending, Status
 from zion.storage.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ OUTBOX_BATCH: Final = 32
 #: Backoff between attempts: doubling from the first, up to the last.
 FIRST_RETRY_MS: Final = 2_000
 MAX_RETRY_MS: Final = 5 * 60_000
+#: The outbox waits this long before its own first try of a message send() is trying.
+FIRST_ATTEMPT_WINDOW_MS: Final = int(DELIVERY_TIMEOUT_S * 1000) + 2_000
 #: A message not delivered within this long fails (and says so).
 MAX_UNDELIVERED_MS: Final = 7 * 24 * 3600 * 1000
 #: Profiles searched when a recipient is given by name.
@@ -64,6 +66,16 @@ INBOUND_BURST: Final = 50
 MAILBOX_STORES_PER_S: Final = 1.0
 MAILBOX_STORE_BURST: Final = 20
 RATE_LIMITED: Final = "rate-limited"
+#: Unread messages one sender may have here; beyond it the answer is INBOX_FULL (retried).
+MAX_UNREAD_PER_SENDER: Final = 1000
+INBOX_FULL: Final = "inbox-full"
+#: Answers that mean "not now" rather than "no": the sender keeps the message and retries.
+RETRYABLE: Final = frozenset({RATE_LIMITED, INBOX_FULL})
+#: How long closing a stream may take before we give up on it.
+CLOSE_TIMEOUT_S: Final = 2.0
+#: Reasons a message from the future is refused: the sender's clock is off.
+FROM_THE_FUTURE: Final = "from-the-future"
+_DAY_MS: Final = 24 * 3600 * 1000
 
 OpenStream = Callable[[str, str], Awaitable[Any]]
 
@@ -150,15 +162,19 @@ class DmService:
                 public_key,
                 text=text,
                 sent=now_ms(),
-                conversation=dm.conversation_id(self._peer_id, recipient),
                 listing=listing,
             )
         except ProtocolError as exc:
             raise InvalidInput(exc.detail) from None
-        stored = self._store.add_outgoing(message, dm.encode_envelope(envelope), now_ms())
+        except ValueError as exc:  # HPKE refuses a degenerate published key (all zeros, ...)
+            raise InvalidInput(f"{recipient[:60]} published an unusable key: {exc}") from None
+        wire = dm.encode_envelope(envelope)
+        now = now_ms()
+        # The outbox leaves it alone while this first attempt runs (and it is the outbox
+        # that leaves an undelivered message with mailboxes, so this call stays short).
+        stored = self._store.add_outgoing(message, wire, now, now + FIRST_ATTEMPT_WINDOW_MS)
         self._notify()
-        pending = Pending(message.id, recipient, dm.encode_envelope(envelope), 0, message.sent)
-        await self._attempt(pending)
+        await self._attempt(Pending(message.id, recipient, wire, 0, message.sent), mailboxes=False)
         found = self._store.get(message.id)
         return found if found is not None else stored
 
@@ -195,7 +211,10 @@ class DmService:
             with trio.move_on_after(MAILBOX_POLL_S):
                 await self._fetch_wake.wait()
             self._fetch_wake = trio.Event()
-            await self.fetch_from_mailboxes()
+            try:
+                await self.fetch_from_mailboxes()
+            except Exception:  # a fetch must not stop the node; the next poll tries again
+                log.exception("dm: fetching from mailboxes failed")
 
     async def fetch_from_mailboxes(self) -> int:
         taken = 0
@@ -203,15 +222,25 @@ class DmService:
             taken += await self._fetch_from(peer)
         return taken
 
-    async def _attempt(self, pending: Pending) -> None:
+    async def _attempt(self, pending: Pending, *, mailboxes: bool = True) -> None:
+        """One try; never raises (it runs in the outbox's nursery): a surprise is logged and
+        the message tried again later."""
+        try:
+            await self._try(pending, mailboxes)
+        except Exception as exc:
+            log.exception("dm: attempt to deliver a message failed unexpectedly")
+            backoff = min(FIRST_RETRY_MS * 2**pending.attempts, MAX_RETRY_MS)
+            self._store.retry_later(pending.id, now_ms() + backoff, f"internal error: {exc!r}")
+
+    async def _try(self, pending: Pending, mailboxes: bool) -> None:
         reason = await self._deliver(pending.peer, pending.envelope)
-        if reason is not None and not reason.startswith("refused:"):
+        if reason is not None and not reason.startswith("refused:") and mailboxes:
             await self._leave_with_mailboxes(pending)
         now = now_ms()
         if reason is None:
             self._store.delivered(pending.id, now)
         elif now - pending.sent > MAX_UNDELIVERED_MS:
-            days = MAX_UNDELIVERED_MS // (24 * 3600 * 1000)
+            days = MAX_UNDELIVERED_MS // _DAY_MS
             self._store.failed(pending.id, f"not delivered within {days} days: {reason}", now)
         elif reason.startswith("refused:"):
             self._store.failed(pending.id, reason, now)  # the recipient said no: final
@@ -241,8 +270,8 @@ class DmService:
         finally:
             if stream is not None:
                 await _close_quietly(stream)
-        if reason == RATE_LIMITED:
-            return "the recipient's node is busy (rate-limited); retrying later"
+        if reason in RETRYABLE:
+            return f"the recipient's node says {reason}; retrying later"
         return None if reason is None else f"refused: {reason}"
 
     def _queue_receipt(self, peer: str, ids: list[bytes], *, read: bool) -> None:
@@ -281,8 +310,14 @@ class DmService:
             return  # left with a mailbox already, or settled
         mailboxes = [p for p in self._mailbox_peers() if p != pending.peer][:MAX_MAILBOXES]
         envelope = dm.decode_envelope(pending.envelope)
-        results = [await self._request(p, dm.encode_store(envelope)) for p in mailboxes]
-        if any(result is not None and dm.decode_reply(result) is None for result in results):
+        stored = False
+        for mailbox in mailboxes:
+            reply = await self._request(mailbox, dm.encode_store(envelope))
+            try:
+                stored |= reply is not None and dm.decode_reply(reply) is None
+            except ProtocolError as exc:  # a peer that only claims to be a mailbox
+                log.info("dm: bad reply from mailbox %s: %s", mailbox, exc)
+        if stored:
             self._store.stored_by_mailbox(pending.id, now_ms())
             self._notify()
 
@@ -351,7 +386,9 @@ class DmService:
         if not self._inbound_limit.allow(asker, self._clock()):
             return dm.encode_reply(RATE_LIMITED)
         if op == "fetch":
-            held = self._store.mailbox_for(asker, dm.MAX_FETCH)
+            assert self._mailbox is not None  # only mailboxes serve this protocol
+            oldest = now_ms() - self._mailbox.max_age_ms
+            held = self._store.mailbox_for(asker, dm.MAX_FETCH, oldest)
             return dm.encode_fetched([envelope for _, envelope in held])
         if op == "ack":
             self._store.mailbox_drop(asker, argument)
@@ -402,14 +439,23 @@ class DmService:
 
     def _take_envelope(self, raw: bytes) -> tuple[str | None, dm.Message | None]:
         """Open and keep a message for us: (None, message) when kept (or kept before), else
-        (why not, None)."""
+        (why not, None). Never raises: what a peer sends must not stop the node."""
         try:
             envelope = dm.decode_envelope(raw)
             message = dm.open_envelope(envelope, self._peer_id, self._keyring.keys)
         except ProtocolError as exc:
             return exc.reason, None
-        if self._store.add_incoming(message, now_ms()):
-            self._notify()
+        except Exception:
+            log.exception("dm: a message that does not open in an unexpected way")
+            return "malformed", None
+        now = now_ms()
+        if message.sent > now + dm.MAX_CLOCK_AHEAD_MS:
+            return FROM_THE_FUTURE, None
+        try:
+            if self._store.add_incoming(message, now, MAX_UNREAD_PER_SENDER):
+                self._notify()
+        except InboxFull:
+            return INBOX_FULL, None
         return None, message
 
     # --- recipients ----------------------------------------------------------------------
@@ -457,10 +503,11 @@ def _conversation(text: str) -> bytes:
 
 
 async def _close_quietly(stream: Any) -> None:
-    try:
-        await stream.close()
-    except Exception:  # already closed or reset: nothing to do
-        return
+    with trio.move_on_after(CLOSE_TIMEOUT_S):
+        try:
+            await stream.close()
+        except Exception:  # already closed or reset: nothing to do
+            return
 
 
 async def _reset(stream: Any) -> None:

@@ -8,10 +8,11 @@ HPKE's base mode does not say who sealed a message, so the sender signs the plai
 signed bytes name the recipient and the recipient's key: a recipient cannot re-seal a signed
 message to someone else as if the sender had written to them.
 
-What a mailbox or an eavesdropper sees is the envelope: the recipient's peer ID (it must, to
-hold the message for them), a short fingerprint of the key it is sealed to, the sealed bytes
-(their length is a padding bucket) and when it arrived. The sender, the text, the
-conversation, the listing and the message's own time and ID are inside.
+What an eavesdropper sees is the envelope: the recipient's peer ID, a short fingerprint of the
+key it is sealed to, and the sealed bytes (their length is a padding bucket). A mailbox sees
+that too, and also which node handed it over: the sender's own node, so a mailbox learns who
+writes to whom and when. The text, the conversation, the listing and the message's own time
+and ID are inside.
 """
 
 from __future__ import annotations
@@ -51,6 +52,23 @@ KEY_BYTES: Final = 32
 FINGERPRINT_BYTES: Final = 8
 #: The padding length prefix: 4 bytes, big-endian.
 _LENGTH_BYTES: Final = 4
+SIGNATURE_BYTES: Final = 64
+#: A sender's clock may be this far ahead of ours (records allow the same).
+MAX_CLOCK_AHEAD_MS: Final = limits.MAX_CLOCK_SKEW_MS
+#: Times are milliseconds since 1970 that JavaScript can hold exactly.
+MAX_TIME_MS: Final = 2**53
+#: An encoded envelope's CBOR around its sealed bytes is well under this.
+ENVELOPE_OVERHEAD_BYTES: Final = 1024
+
+
+def sealed_sizes() -> frozenset[int]:
+    """Every length a sealed message can have: a padding bucket plus HPKE's overhead."""
+    sizes = set()
+    size = MIN_PADDED_BYTES
+    while size <= MAX_PADDED_BYTES:
+        sizes.add(size + SEAL_OVERHEAD_BYTES)
+        size *= 2
+    return frozenset(sizes)
 
 
 class Message(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
@@ -61,7 +79,7 @@ class Message(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defa
     #: The recipient's encryption key the sender sealed to (raw X25519, 32 bytes).
     recipient_key: Annotated[bytes, msgspec.Meta(min_length=KEY_BYTES, max_length=KEY_BYTES)]
     #: Milliseconds since the Unix epoch, by the sender's clock.
-    sent: int
+    sent: Annotated[int, msgspec.Meta(ge=0, le=MAX_TIME_MS)]
     id: Annotated[bytes, msgspec.Meta(min_length=MESSAGE_ID_BYTES, max_length=MESSAGE_ID_BYTES)]
     conversation: Annotated[
         bytes, msgspec.Meta(min_length=CONVERSATION_ID_BYTES, max_length=CONVERSATION_ID_BYTES)
@@ -83,10 +101,6 @@ class Envelope(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 def new_message_id() -> bytes:
     return secrets.token_bytes(MESSAGE_ID_BYTES)
-
-
-def new_conversation_id() -> bytes:
-    return secrets.token_bytes(CONVERSATION_ID_BYTES)
 
 
 def raw_key(key: X25519PublicKey) -> bytes:
@@ -124,18 +138,18 @@ def seal(
     *,
     text: str,
     sent: int,
-    conversation: bytes,
     listing: str | None = None,
     message_id: bytes | None = None,
 ) -> tuple[Envelope, Message]:
     """Sign, pad and seal a message; ProtocolError if it breaks a rule."""
+    sender = identity.peer_id_of(sender_key)
     fields: dict[str, Any] = {
-        "sender": identity.peer_id_of(sender_key),
+        "sender": sender,
         "recipient": recipient,
         "recipient_key": raw_key(recipient_key),
         "sent": sent,
         "id": new_message_id() if message_id is None else message_id,
-        "conversation": conversation,
+        "conversation": conversation_id(sender, recipient),
         "text": text,
     }
     if listing is not None:
@@ -172,10 +186,19 @@ def open_envelope(envelope: Envelope, recipient: str, keys: list[X25519PrivateKe
     message = _checked(outer["m"])
     signature = outer["sig"]
     signed = SIGNATURE_DOMAIN + encoding.encode(outer["m"])
-    if not isinstance(signature, bytes) or not identity.verify(message.sender, signature, signed):
+    if not isinstance(signature, bytes) or len(signature) != SIGNATURE_BYTES:
+        raise ProtocolError("bad-signature", "the signature is not 64 bytes")
+    try:
+        verified = identity.verify(message.sender, signature, signed)
+    except Exception:  # libsodium's own errors: whatever it is, it is not a valid signature
+        verified = False
+    if not verified:
         raise ProtocolError("bad-signature", "the sender's signature does not verify")
     if message.recipient != recipient or message.recipient_key != raw_key(key.public_key()):
         raise ProtocolError("not-for-us", "signed for another recipient or key")
+    # The conversation is the pair's: a sender cannot file a message in another one.
+    if message.conversation != conversation_id(message.sender, message.recipient):
+        raise ProtocolError("bad-conversation", "not the conversation of these two members")
     return message
 
 
@@ -183,21 +206,30 @@ def encode_envelope(envelope: Envelope) -> bytes:
     return encoding.encode(msgspec.to_builtins(envelope, builtin_types=(bytes,)))
 
 
+_SEALED_SIZES: Final = sealed_sizes()
+
+
 def decode_envelope(data: bytes) -> Envelope:
-    if len(data) > MAX_SEALED_BYTES + 1024:
+    """An envelope as it travels: checked to be addressed to a member, and sealed to one of
+    the sizes a message can have (a mailbox holds nothing else)."""
+    if len(data) > MAX_SEALED_BYTES + ENVELOPE_OVERHEAD_BYTES:
         raise ProtocolError("too-large", "an envelope is larger than any message")
     value: Any = encoding.decode(data)
     try:
-        return msgspec.convert(value, Envelope)
+        envelope = msgspec.convert(value, Envelope, builtin_types=(bytes,))
     except msgspec.ValidationError as exc:
         raise ProtocolError("malformed", str(exc)) from None
+    identity.public_key_from_peer_id(envelope.recipient)
+    if len(envelope.sealed) not in _SEALED_SIZES:
+        raise ProtocolError("malformed", "the sealed bytes are not a message's size")
+    return envelope
 
 
 def _checked(fields: Any) -> Message:
     """A Message from plain fields, every constraint checked (constructing a Struct directly
     checks none)."""
     try:
-        message = msgspec.convert(fields, Message)
+        message = msgspec.convert(fields, Message, builtin_types=(bytes,))
     except msgspec.ValidationError as exc:
         raise ProtocolError("malformed", str(exc)) from None
     identity.public_key_from_peer_id(message.sender)
@@ -215,7 +247,7 @@ def generate_key() -> X25519PrivateKey:
 
 PROTOCOL_ID: Final = "/zion/dm/1.0.0"
 #: One request frame: an envelope and a little CBOR around it.
-MAX_FRAME_BYTES: Final = MAX_SEALED_BYTES + 1024
+MAX_FRAME_BYTES: Final = MAX_SEALED_BYTES + 2 * ENVELOPE_OVERHEAD_BYTES
 #: Reasons a recipient gives, short and stable (they end up in the sender's status).
 MAX_REASON_CHARS: Final = 200
 #: Message IDs one receipt may name.

@@ -162,6 +162,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX dm_mailbox_by_recipient ON dm_mailbox (recipient, stored);
     CREATE INDEX dm_mailbox_by_age ON dm_mailbox (stored);
     """,
+    # 9: counting a sender's unread messages (each new one from them checks it).
+    """
+    CREATE INDEX dm_unread_by_peer ON dm_messages (peer) WHERE outgoing = 0 AND status = 'unread';
+    """,
 )
 
 

@@ -67,6 +67,10 @@ class DirectMessage:
         }
 
 
+class InboxFull(StorageError):
+    """The sender has too many unread messages here; they may try again later."""
+
+
 @dataclass(frozen=True)
 class MailboxLimits:
     per_recipient: int
@@ -97,21 +101,34 @@ class DmStore:
 
     # --- writes --------------------------------------------------------------------------
 
-    def add_outgoing(self, message: dm.Message, envelope: bytes, now_ms: int) -> DirectMessage:
+    def add_outgoing(
+        self, message: dm.Message, envelope: bytes, now_ms: int, first_retry_ms: int
+    ) -> DirectMessage:
+        """``first_retry_ms``: when the outbox may first try it (the caller tries now)."""
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO dm_messages (id, conversation, peer, outgoing, sent, stored, text,"
                 " listing, status, envelope, next_attempt)"
                 " VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
                 (message.id, message.conversation, message.recipient, message.sent, now_ms,
-                 message.text, message.listing, Status.SENT, envelope, now_ms),
+                 message.text, message.listing, Status.SENT, envelope, first_retry_ms),
             )  # fmt: skip
             self._event(conn, now_ms, "dm.status", message.id, message.conversation, Status.SENT)
         return self._one(message.id)
 
-    def add_incoming(self, message: dm.Message, now_ms: int) -> bool:
-        """Store a message sent to us; False if it was here already (a duplicate)."""
+    def add_incoming(self, message: dm.Message, now_ms: int, max_unread_per_sender: int) -> bool:
+        """Store a message sent to us; False if it was here already (a duplicate). Raises
+        InboxFull when its sender already has ``max_unread_per_sender`` unread here."""
         with self._write() as conn:
+            if conn.execute("SELECT 1 FROM dm_messages WHERE id = ?", (message.id,)).fetchone():
+                return False
+            (unread,) = conn.execute(
+                "SELECT count(*) FROM dm_messages WHERE peer = ? AND outgoing = 0"
+                " AND status = 'unread'",
+                (message.sender,),
+            ).fetchone()
+            if unread >= max_unread_per_sender:
+                raise InboxFull(f"{unread} unread messages from this sender")
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO dm_messages (id, conversation, peer, outgoing, sent,"
                 " stored, text, listing, status) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
@@ -185,14 +202,17 @@ class DmStore:
                 total -= oldest[1]
         return True
 
-    def mailbox_for(self, recipient: str, limit: int) -> list[tuple[bytes, bytes]]:
-        """(hash, envelope) of what is held for ``recipient``, oldest first."""
+    def mailbox_for(
+        self, recipient: str, limit: int, not_before_ms: int = 0
+    ) -> list[tuple[bytes, bytes]]:
+        """(hash, envelope) of what is held for ``recipient`` (stored at or after
+        ``not_before_ms``: older ones are expired), oldest first."""
         return [
             (digest, envelope)
             for digest, envelope in self._read(
-                "SELECT hash, envelope FROM dm_mailbox WHERE recipient = ?"
+                "SELECT hash, envelope FROM dm_mailbox WHERE recipient = ? AND stored >= ?"
                 " ORDER BY stored, hash LIMIT ?",
-                (recipient, limit),
+                (recipient, not_before_ms, limit),
             )
         ]
 

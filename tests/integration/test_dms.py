@@ -178,3 +178,21 @@ def held_by(node: NodeProcess) -> int:
     uri = f"file:{node.home / 'zion.db'}?mode=ro"
     with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
         return int(db.execute("SELECT count(*) FROM dm_mailbox").fetchone()[0])
+
+
+def test_a_node_republishes_its_key_when_its_profile_carries_another(spawn: Spawn) -> None:
+    """A lost keyring (or a profile from before keys existed): at start the node publishes
+    its current key, so members can reach it again."""
+    a = spawn("a")
+    set_profile(a, "Alice")
+    me = a.peer_id
+    old_key = a.api.get(f"/api/v1/profiles/{me}").json()["enc_key"]
+    a.stop()
+    (a.home / "dm_keys").unlink()
+    a.start()
+
+    def republished() -> bool:
+        profile = a.api.get(f"/api/v1/profiles/{me}").json()
+        return profile["enc_key"] not in (None, old_key) and profile["name"] == "Alice"
+
+    wait_until(republished, PROPAGATION_S, "the new key in a new profile")

@@ -34,7 +34,6 @@ def test_rotation_keeps_old_mail_readable_up_to_a_bound(tmp_path: Path) -> None:
         ring.current.public_key(),
         text="sent before the rotation",
         sent=1,
-        conversation=dm.new_conversation_id(),
     )
     ring.rotate()
     reopened = DmKeyring(home)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from zion.node.dmkeys import DmKeyring
@@ -18,7 +19,7 @@ from zion.storage.database import Database
 from zion.storage.dms import DmStore, MailboxLimits
 from zion.storage.records import RecordStore
 
-NOW = 1_800_000_000_000
+NOW = 1_700_000_000_000  # in the past: messages from the future are refused
 LIMITS = MailboxLimits(per_recipient=200, max_age_ms=10**9, max_bytes=1 << 30)
 
 
@@ -55,7 +56,6 @@ def sealed_to(node: Node, text: str = "hi", sender: Ed25519PrivateKey | None = N
         node.keyring.current.public_key(),
         text=text,
         sent=NOW,
-        conversation=dm.new_conversation_id(),
     )
     return envelope
 
@@ -88,7 +88,7 @@ def test_tampered_oversized_or_misaddressed_messages_are_refused(bob: Node, tmp_
     for_carol = sealed_to(carol)
     assert bob.service._answer("alice", dm.encode_deliver(for_carol)) == "not-for-us"
     oversized = dm.encoding.encode({"op": "deliver", "env": bytes(dm.MAX_FRAME_BYTES)})
-    assert bob.service._answer("alice", oversized) is not None
+    assert bob.service._answer("alice", oversized) == "too-large"
     assert bob.store.conversations() == []
 
 
@@ -113,8 +113,11 @@ def test_a_mailbox_flood_costs_bounded_storage_and_loses_nothing_else(
     ]
     assert answers.count(dm.encode_reply(None)) == MAILBOX_STORE_BURST
     assert mailbox.store.mailbox_count() == MAILBOX_STORE_BURST
-    honest = mailbox.service._mailbox_answer("honest", "store", sealed_to(carol, "real"))
+    real = sealed_to(carol, "real")
+    honest = mailbox.service._mailbox_answer("honest", "store", real)
     assert honest == dm.encode_reply(None)
+    held = [envelope for _, envelope in mailbox.store.mailbox_for(carol.peer_id, 100)]
+    assert dm.encode_envelope(real) in held
     # Only carol may take what is held for her.
     assert dm.decode_fetched(mailbox.service._mailbox_answer("flooder", "fetch", None)) == []
     fetched = dm.decode_fetched(mailbox.service._mailbox_answer(carol.peer_id, "fetch", None))
@@ -136,9 +139,8 @@ def test_receipts_are_taken_only_from_the_recipient(bob: Node, tmp_path: Path) -
         carol.keyring.current.public_key(),
         text="hi",
         sent=NOW,
-        conversation=dm.new_conversation_id(),
     )
-    bob.store.add_outgoing(message, dm.encode_envelope(envelope), NOW)
+    bob.store.add_outgoing(message, dm.encode_envelope(envelope), NOW, NOW)
     receipt = dm.encode_receipt([message.id], read=True)
     assert bob.service._answer("mallory", receipt) is None  # answered, but changes nothing
     stored = bob.store.get(message.id)
@@ -212,7 +214,7 @@ async def test_an_unreachable_recipient_is_retried_later(tmp_path: Path) -> None
 async def test_a_busy_recipient_is_retried_not_failed(tmp_path: Path) -> None:
     alice, bob = sender_with_reply(tmp_path, dm.encode_reply(RATE_LIMITED))
     sent = await alice.service.send(bob.peer_id, "hello")
-    assert sent.status == "sent" and "busy" in (sent.detail or "")
+    assert sent.status == "sent" and "rate-limited" in (sent.detail or "")
 
 
 async def test_an_accepting_recipient_gets_the_sealed_message(tmp_path: Path) -> None:
@@ -224,3 +226,32 @@ async def test_an_accepting_recipient_gets_the_sealed_message(tmp_path: Path) ->
     envelope = dm.decode_request(frame)
     assert isinstance(envelope, dm.Envelope)
     assert dm.open_envelope(envelope, bob.peer_id, bob.keyring.keys).text == "hello"
+
+
+def test_a_message_from_the_future_is_refused(bob: Node) -> None:
+    envelope, _ = dm.seal(
+        Ed25519PrivateKey.generate(),
+        bob.peer_id,
+        bob.keyring.current.public_key(),
+        text="from a clock far ahead",
+        sent=2**52,
+    )
+    assert bob.service._answer("alice", dm.encode_deliver(envelope)) == "from-the-future"
+    assert bob.store.conversations() == []
+
+
+def test_a_peer_posing_as_a_mailbox_cannot_break_the_outbox(tmp_path: Path) -> None:
+    alice, bob = sender_with_reply(tmp_path, b"\xff not cbor")
+    alice.service._mailbox_peers = lambda: ["12D3KooWfake"]
+    sent = None
+
+    async def run() -> None:
+        nonlocal sent
+        sent = await alice.service.send(bob.peer_id, "hello")
+        [pending] = alice.store.due(NOW * 2, 10)
+        await alice.service._attempt(pending)  # the outbox's own try, with mailboxes
+
+    trio.run(run)
+    assert sent is not None and sent.status == "sent"
+    stored = alice.store.get(sent.id)
+    assert stored is not None and stored.status == "sent"  # no mailbox took it; no crash

@@ -34,8 +34,20 @@ def sealed(
         key.public_key(),
         text=text,
         sent=NOW,
-        conversation=dm.new_conversation_id(),
         listing=LISTING,
+    )
+
+
+def hand_sealed(
+    bob: tuple[str, dm.X25519PrivateKey], unsigned: dict[str, object], signature: object
+) -> dm.Envelope:
+    """Seal a signed message to Bob by hand, as a hostile sender could."""
+    plaintext = dm.encoding.encode({"m": unsigned, "sig": signature})
+    return dm.Envelope(
+        dm.FORMAT_VERSION,
+        bob[0],
+        dm.fingerprint(bob[1].public_key()),
+        dm.SUITE.encrypt(dm.pad(plaintext), bob[1].public_key(), info=dm.HPKE_INFO),
     )
 
 
@@ -144,15 +156,12 @@ def test_bad_input_is_refused_with_a_reason(
     alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
 ) -> None:
     peer, key = bob
-    conversation = dm.new_conversation_id()
     with pytest.raises(ProtocolError):
-        dm.seal(alice, peer, key.public_key(), text="", sent=NOW, conversation=conversation)
+        dm.seal(alice, peer, key.public_key(), text="", sent=NOW)
     with pytest.raises(ProtocolError):
-        dm.seal(
-            alice, "not-a-peer", key.public_key(), text="hi", sent=NOW, conversation=conversation
-        )
+        dm.seal(alice, "not-a-peer", key.public_key(), text="hi", sent=NOW)
     with pytest.raises(ProtocolError):
-        dm.seal(alice, peer, key.public_key(), text="hi", sent=NOW, conversation=conversation,
+        dm.seal(alice, peer, key.public_key(), text="hi", sent=NOW,
                 listing="not-a-cid")  # fmt: skip
     for junk in (b"", b"\xa0", b"\x00" * 20, dm.encoding.encode({"v": 1}), b"\xff" * 40000):
         with pytest.raises(ProtocolError):
@@ -240,3 +249,52 @@ def test_mailbox_requests_round_trip_and_refuse_junk(
             dm.decode_mailbox_request(junk)
     with pytest.raises(ProtocolError):
         dm.decode_fetched(dm.encoding.encode({"ok": True, "envs": ["x"]}))
+
+
+def test_a_message_filed_in_another_conversation_is_refused(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    """Mallory signs a message to Bob that claims Bob's conversation with Carol."""
+    carol = identity.peer_id_of(Ed25519PrivateKey.generate())
+    _, message = sealed(alice, bob)
+    unsigned = msgspec.to_builtins(
+        msgspec.structs.replace(message, conversation=dm.conversation_id(bob[0], carol)),
+        builtin_types=(bytes,),
+    )
+    signature = alice.sign(dm.SIGNATURE_DOMAIN + dm.encoding.encode(unsigned))
+    envelope = hand_sealed(bob, unsigned, signature)
+    with pytest.raises(ProtocolError) as failure:
+        dm.open_envelope(envelope, bob[0], [bob[1]])
+    assert failure.value.reason == "bad-conversation"
+
+
+@pytest.mark.parametrize("signature", [b"", bytes(63), bytes(65), "text"])
+def test_a_signature_of_the_wrong_shape_is_refused_not_a_crash(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey], signature: object
+) -> None:
+    _, message = sealed(alice, bob)
+    unsigned = msgspec.to_builtins(message, builtin_types=(bytes,))
+    envelope = hand_sealed(bob, unsigned, signature)
+    with pytest.raises(ProtocolError) as failure:
+        dm.open_envelope(envelope, bob[0], [bob[1]])
+    assert failure.value.reason == "bad-signature"
+
+
+def test_times_beyond_what_a_browser_can_show_are_refused(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    for sent in (-1, 2**64 - 1):
+        with pytest.raises(ProtocolError):
+            dm.seal(alice, bob[0], bob[1].public_key(), text="hi", sent=sent)
+
+
+def test_envelopes_of_no_message_size_or_for_no_member_are_refused(
+    alice: Ed25519PrivateKey, bob: tuple[str, dm.X25519PrivateKey]
+) -> None:
+    envelope, _ = sealed(alice, bob)
+    for bad in (
+        msgspec.structs.replace(envelope, sealed=envelope.sealed + b"x"),
+        msgspec.structs.replace(envelope, recipient="x" * 50),
+    ):
+        with pytest.raises(ProtocolError):
+            dm.decode_envelope(dm.encode_envelope(bad))

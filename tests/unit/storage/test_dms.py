@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from zion.protocols import dm, identity
 from zion.storage.database import Database
-from zion.storage.dms import DmStore, MailboxLimits, Status
+from zion.storage.dms import DmStore, InboxFull, MailboxLimits, Status
 from zion.storage.records import RecordStore
 
 NOW = 1_800_000_000_000
@@ -21,12 +21,10 @@ def db(tmp_path: Path) -> Database:
     return Database(tmp_path / "zion.db")
 
 
-def message(text: str, sent: int = NOW, conversation: bytes = b"c" * 16) -> dm.Message:
+def message(text: str, sent: int = NOW) -> dm.Message:
     alice = Ed25519PrivateKey.generate()
     bob = identity.peer_id_of(Ed25519PrivateKey.generate())
-    _, sealed = dm.seal(
-        alice, bob, dm.generate_key().public_key(), text=text, sent=sent, conversation=conversation
-    )
+    _, sealed = dm.seal(alice, bob, dm.generate_key().public_key(), text=text, sent=sent)
     return sealed
 
 
@@ -37,7 +35,7 @@ def event_types(db: Database) -> list[str]:
 def test_an_outgoing_message_keeps_its_envelope_until_it_settles(db: Database) -> None:
     store = DmStore(db)
     sent = message("hello")
-    stored = store.add_outgoing(sent, b"sealed bytes", NOW)
+    stored = store.add_outgoing(sent, b"sealed bytes", NOW, NOW)
     assert stored.status == Status.SENT and stored.outgoing and stored.peer == sent.recipient
     due = store.due(NOW, 10)
     assert [p.envelope for p in due] == [b"sealed bytes"]
@@ -57,7 +55,7 @@ def test_an_outgoing_message_keeps_its_envelope_until_it_settles(db: Database) -
 def test_receipts_move_only_the_recipients_messages(db: Database) -> None:
     store = DmStore(db)
     sent = message("hello")
-    store.add_outgoing(sent, b"x", NOW)
+    store.add_outgoing(sent, b"x", NOW, NOW)
     assert store.receipt("someone else", [sent.id], read=False, now_ms=NOW) == 0
     assert store.receipt(sent.recipient, [sent.id], read=False, now_ms=NOW) == 1
     got = store.get(sent.id)
@@ -72,7 +70,7 @@ def test_receipts_move_only_the_recipients_messages(db: Database) -> None:
 def test_a_failed_message_says_why(db: Database) -> None:
     store = DmStore(db)
     sent = message("hello")
-    store.add_outgoing(sent, b"x", NOW)
+    store.add_outgoing(sent, b"x", NOW, NOW)
     store.failed(sent.id, "the recipient has not been reachable for 7 days", NOW)
     got = store.get(sent.id)
     assert got is not None and got.status == Status.FAILED and "7 days" in (got.detail or "")
@@ -81,10 +79,12 @@ def test_a_failed_message_says_why(db: Database) -> None:
 def test_incoming_duplicates_are_dropped_and_reading_clears_unread(db: Database) -> None:
     store = DmStore(db)
     first = message("one", NOW)
-    second = msgspec.structs.replace(message("two", NOW + 1), sender=first.sender)
-    assert store.add_incoming(first, NOW)
-    assert not store.add_incoming(first, NOW + 5)  # the same message again
-    assert store.add_incoming(second, NOW + 6)
+    second = msgspec.structs.replace(
+        message("two", NOW + 1), sender=first.sender, conversation=first.conversation
+    )
+    assert store.add_incoming(first, NOW, 1000)
+    assert not store.add_incoming(first, NOW + 5, 1000)  # the same message again
+    assert store.add_incoming(second, NOW + 6, 1000)
     [conversation] = store.conversations()
     assert conversation["unread"] == 2 and conversation["messages"] == 2
     texts = [m.text for m in store.messages(first.conversation, 50)]
@@ -95,9 +95,21 @@ def test_incoming_duplicates_are_dropped_and_reading_clears_unread(db: Database)
     assert event_types(db) == ["dm.received", "dm.received", "dm.status", "dm.status"]
 
 
+def test_a_sender_with_too_many_unread_messages_is_told_the_inbox_is_full(db: Database) -> None:
+    store = DmStore(db)
+    first = message("one")
+    store.add_incoming(first, NOW, 2)
+    store.add_incoming(msgspec.structs.replace(message("two"), sender=first.sender), NOW, 2)
+    with pytest.raises(InboxFull):
+        store.add_incoming(msgspec.structs.replace(message("three"), sender=first.sender), NOW, 2)
+    assert store.add_incoming(message("from someone else"), NOW, 2)
+    store.mark_read(first.conversation, NOW)
+    assert store.add_incoming(msgspec.structs.replace(message("four"), sender=first.sender), NOW, 2)
+
+
 def test_events_carry_no_text(db: Database) -> None:
     store = DmStore(db)
-    store.add_incoming(message("a secret plan"), NOW)
+    store.add_incoming(message("a secret plan"), NOW, 1000)
     for event in RecordStore(db).events_after(0, 10):
         assert "secret" not in str(event.data)
 
