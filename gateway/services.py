@@ -6,7 +6,7 @@ for anything the user must hear about, and the gateway turns them into problem d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
@@ -239,8 +239,8 @@ class DirectMessage(Protocol):
 class DirectMessages(Protocol):
     def conversations(self) -> list[dict[str, Any]]: ...
 
-    def messages(self, conversation: str, limit: int) -> list[Any]:
-        """DirectMessage items, oldest first."""
+    def messages(self, conversation: str, limit: int) -> Sequence[DirectMessage]:
+        """Oldest first."""
         ...
 
     def mark_read(self, conversation: str) -> int: ...
@@ -251,8 +251,8 @@ class DirectMessages(Protocol):
         """A new direct-message key (older ones still open older mail)."""
         ...
 
-    async def send(self, to: str, text: str, listing: str | None = None) -> Any:
-        """The stored DirectMessage: delivered, or sent and in the outbox."""
+    async def send(self, to: str, text: str, listing: str | None = None) -> DirectMessage:
+        """The stored message: delivered, or sent and in the outbox."""
         ...
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import httpx
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
@@ -18,6 +16,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.contracts.conftest import anvil_url, node_binary
 from tests.contracts.test_cli_dao import fund
+from tests.contracts.test_network_dao import rpc
 from tests.e2e.harness import login, shot, wait_for
 from tests.integration.nodes import Spawn, wait_until
 from tests.integration.test_cli import zion
@@ -46,13 +45,6 @@ PROVIDER_SCRIPT = """
   };
 })();
 """
-
-
-def rpc(url: str, method: str, params: list[Any]) -> Any:
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-    reply = httpx.post(url, json=body, timeout=10).json()
-    assert "error" not in reply, reply
-    return reply["result"]
 
 
 def with_wallet(context: BrowserContext, voter: LocalAccount, chain_id: int) -> None:
