@@ -15,7 +15,7 @@ from eth_account import Account
 from tests.contracts.test_cli_dao import fund
 from tests.integration.nodes import wait_until
 from tests.integration.test_cli import Spawn, zion
-from zion.node.config import load, update_file
+from zion.node.config import ChainConfig, load, update_file
 
 ETH = 10**18
 
@@ -25,6 +25,18 @@ def rpc(url: str, method: str, params: list[Any]) -> Any:
     reply = httpx.post(url, json=body, timeout=10).json()
     assert "error" not in reply, reply
     return reply["result"]
+
+
+def share_dao(home_a: Path, home_b: Path, password: Path) -> ChainConfig:
+    """B joins the DAO that A deployed; A relays ballots with its default wallet."""
+    chain = load(home_a / "config.toml").chain
+    shared = {"rpc_url": chain.rpc_url, "token": chain.token, "governor": chain.governor,
+              "timelock": chain.timelock}  # fmt: skip
+    update_file(home_b / "config.toml", "chain", shared)
+    update_file(
+        home_a / "config.toml", "chain", {"relayer": True, "relayer_password_file": str(password)}
+    )
+    return chain
 
 
 @pytest.mark.slow
@@ -46,13 +58,7 @@ def test_members_vote_on_two_nodes_and_a_relayer_brings_it_on_chain(
 
     holders = [f"--holder={voter1}=100", f"--holder={voter2}=50", f"--holder={voter3}=30"]
     zion(home_a, "dao", "deploy", "--rpc", anvil_url, "--voting-period-blocks", "20", *holders, *pw)
-    chain = load(home_a / "config.toml").chain
-    shared = {"rpc_url": chain.rpc_url, "token": chain.token, "governor": chain.governor,
-              "timelock": chain.timelock}  # fmt: skip
-    update_file(home_b / "config.toml", "chain", shared)
-    update_file(
-        home_a / "config.toml", "chain", {"relayer": True, "relayer_password_file": str(password)}
-    )
+    chain = share_dao(home_a, home_b, password)
     treasury = {"from": rpc(anvil_url, "eth_accounts", [])[0], "to": chain.timelock,
                 "value": hex(5 * ETH)}  # fmt: skip
     rpc(anvil_url, "eth_sendTransaction", [treasury])

@@ -16,11 +16,10 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.contracts.conftest import anvil_url, node_binary
 from tests.contracts.test_cli_dao import fund
-from tests.contracts.test_network_dao import rpc
+from tests.contracts.test_network_dao import rpc, share_dao
 from tests.e2e.harness import login, shot, wait_for
 from tests.integration.nodes import Spawn, wait_until
 from tests.integration.test_cli import zion
-from zion.node.config import load, update_file
 from zion.node.governance import connect_dao
 
 __all__ = ["anvil_url", "node_binary"]  # fixtures, used by name
@@ -86,13 +85,7 @@ def test_a_browser_wallet_votes_and_the_tally_moves(
         home_a, "dao", "deploy", "--rpc", anvil_url, "--voting-period-blocks", "200",
         f"--holder={voter.address}=100", f"--holder={relayer}=10", *pw,
     )  # fmt: skip
-    chain = load(home_a / "config.toml").chain
-    shared = {"rpc_url": chain.rpc_url, "token": chain.token, "governor": chain.governor,
-              "timelock": chain.timelock}  # fmt: skip
-    update_file(home_b / "config.toml", "chain", shared)
-    update_file(
-        home_a / "config.toml", "chain", {"relayer": True, "relayer_password_file": str(password)}
-    )
+    chain = share_dao(home_a, home_b, password)
     dao = connect_dao(chain)
     dao.delegate(voter)
     zion(home_a, "dao", "delegate", *pw)  # the relayer votes too, from A's own wallet
