@@ -239,6 +239,10 @@ class Dao:
     def votes_at(self, voter: str, timepoint: int) -> int:
         return int(self.token.functions.getPastVotes(to_checksum_address(voter), timepoint).call())
 
+    def balance(self, holder: str) -> int:
+        """The DAO token held by ``holder``, in its smallest unit."""
+        return int(self.token.functions.balanceOf(to_checksum_address(holder)).call())
+
     def nonce(self, voter: str) -> int:
         return int(self.governor.functions.nonces(to_checksum_address(voter)).call())
 

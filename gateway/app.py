@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from zion import __version__
-from zion.gateway import dao, dms, ipfs, openapi, webui
+from zion.gateway import bridges, dao, dms, ipfs, openapi, webui
 from zion.gateway.bodies import parse_json_object
 from zion.gateway.problems import problem
 from zion.gateway.security import (
@@ -82,6 +82,7 @@ def build_app(services: Services, security: GatewaySecurity) -> Starlette:
         *ipfs.routes(services.content),
         *dao.routes(services.governance),
         *dms.routes(services.dms),
+        *bridges.routes(services.payments, services.assistant, services.bridges),
         *webui.routes(),
         *openapi.routes(),
     ]

@@ -111,7 +111,67 @@ _SUPPORT: Final = {
 _LISTING_FIELDS: Final = _WIRE["ListingBody"]["properties"]
 _BALLOT_FIELDS: Final = _WIRE["BallotBody"]["properties"]
 
+_BRIDGE_ERRORS: Final = {
+    403: "the bridge serves only its allow list, or DAO token holders (reason: forbidden)",
+    429: "the bridge's rate limit or this member's daily quota (rate-limited, quota-exhausted)",
+    502: "the service behind the bridge failed (upstream-failed)",
+    503: "no bridge for this service is known, or none is reachable (no-bridge, unreachable)",
+    504: "the bridge did not answer in time (timeout)",
+}
+_ORDER_STATUS: Final = {
+    "enum": ["awaiting-payment", "paid", "refunded"],
+    "description": "awaiting-payment until the bridge's receipt arrives",
+}
+_LIMIT_RECOMMENDATIONS: Final = {"type": "integer", "minimum": 1, "maximum": 50, "default": 8}
+_NDJSON: Final = "application/x-ndjson"
+
 SCHEMAS: Final[JSON] = {
+    "Order": _object(
+        ["payment_intent", "listing_cid", "role", "status", "amount", "currency", "bridge"],
+        payment_intent=_string("the Stripe PaymentIntent ID (pi_...)"),
+        listing=_nullable(_string("the listing's ID"), "null if this node lacks that version"),
+        listing_cid=_CID,
+        title=_nullable(_string("the listing's title")),
+        role={"enum": ["buyer", "seller", "bridge"], "description": "this member's part"},
+        buyer=_PEER_ID,
+        seller=_PEER_ID,
+        amount=_integer("in the currency's smallest unit"),
+        currency=_string("ISO 4217"),
+        status=_ORDER_STATUS,
+        refunded=_integer("given back, in the smallest unit"),
+        bridge=_described(_PEER_ID, "the bridge that took (or is taking) the payment"),
+        receipt=_nullable(_string("the receipt record's ID"), "null while awaiting payment"),
+        created=_MS,
+    ),
+    "Bridge": _object(
+        ["peer_id", "name", "offers", "configured"],
+        peer_id=_PEER_ID,
+        name=_string("what the operator calls it"),
+        offers=_array(
+            _object(
+                ["service", "access"],
+                service={"enum": ["stripe", "ai"]},
+                access={"enum": ["open", "allowlist", "token"]},
+                terms=_string("the operator's terms"),
+                quota_per_day=_integer("requests per member per UTC day"),
+                currencies=_array(_string("ISO 4217"), "Stripe: currencies taken"),
+                publishable_key=_string("Stripe: the publishable key for Stripe.js"),
+                model=_string("AI: the chat model"),
+                embedding_model=_string("AI: the embedding model"),
+            )
+        ),
+        addrs=_array(_string("a multiaddr"), "where members dial it"),
+        configured=_boolean("named in this node's [bridges] config"),
+        expires=_nullable(_MS, "when its announcement lapses unless renewed"),
+    ),
+    "Recommendations": _object(
+        ["items", "source"],
+        items=_array({"$ref": "#/components/schemas/Listing"}),
+        source={
+            "enum": ["local", "embeddings"],
+            "description": "ranked from this node's own index, or with a bridge's embeddings",
+        },
+    ),
     "Problem": {
         **_object(
             ["type", "status", "code", "detail"],
@@ -280,6 +340,18 @@ def _empty(description: str, **headers: str) -> JSON:
     return {"description": description, "headers": _headers(**headers)}
 
 
+def _ndjson_stream(description: str) -> JSON:
+    lines = _object(
+        ["type"],
+        type={
+            "enum": ["source", "context", "chunk", "done", "error"],
+            "description": "source (bridge, name) first; then chunk (text)...; done (model),"
+            " or error (reason, message) if the bridge fails midway",
+        },
+    )
+    return {"description": description, "content": {_NDJSON: {"schema": lines}}}
+
+
 def problem_response(description: str) -> JSON:
     return {"description": description, "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}}}
 
@@ -333,6 +405,7 @@ TAGS: Final = [
     {"name": "ipfs", "description": "The content API: add, import, list, pin, collect."},
     {"name": "dao", "description": "DAO governance through this node."},
     {"name": "messages", "description": "Direct messages, sealed end to end by this node."},
+    {"name": "bridges", "description": "Payments and AI through bridges; recommendations."},
     {"name": "session", "description": "Trading the API token for a login cookie."},
     {"name": "reference", "description": "This document and its reference page."},
 ]
@@ -975,6 +1048,153 @@ def operations() -> Mapping[tuple[str, str], Op]:
                 422: "a bad vote, or one the chain would not count",
                 503: _NO_WALLET,
             },
+        ),
+        # --- bridges: payments, AI, recommendations ---
+        ("GET", "/api/v1/bridges"): Op(
+            "bridges",
+            "Bridges this node knows and runs",
+            {
+                200: _json(
+                    _object(
+                        ["items", "running"],
+                        items=_array(_ref("Bridge"), "configured first, then announced"),
+                        running=_array({"type": "object"}, "this node's own bridges, with counts"),
+                    ),
+                    "the bridges",
+                )
+            },
+        ),
+        ("GET", "/api/v1/payments"): Op(
+            "bridges",
+            "This member's orders",
+            {200: _json(_list_of(_ref("Order")), "payments made or received, newest first")},
+        ),
+        ("POST", "/api/v1/payments"): Op(
+            "bridges",
+            "Start paying for a listing",
+            {
+                201: _json(
+                    {
+                        "allOf": [
+                            _ref("Order"),
+                            _object(
+                                ["client_secret"],
+                                client_secret=_string("confirm the payment with it (Stripe.js)"),
+                                publishable_key=_string("the bridge's Stripe publishable key"),
+                                stripe_status=_string("the PaymentIntent's status at Stripe"),
+                            ),
+                        ]
+                    },
+                    "the PaymentIntent, created by a Stripe bridge for the listing's price",
+                )
+            },
+            description="A Stripe bridge checks the listing (signature, price, currency, not"
+            " expired or deleted) and creates the PaymentIntent. Once Stripe tells the bridge"
+            " the payment succeeded, it gossips a receipt and the order shows `paid`.",
+            body=_json_body(_object(["listing"], listing=_string("the listing's ID or CID"))),
+            errors={
+                404: "no such listing here",
+                422: "the bridge refused the listing: own-listing, price-mismatch, expired,"
+                " deleted, bad-signature, unknown-listing, unsupported-currency",
+                **_BRIDGE_ERRORS,
+            },
+        ),
+        ("GET", "/api/v1/payments/{payment_intent}"): Op(
+            "bridges",
+            "One order",
+            {200: _json(_ref("Order"), "the order")},
+            params=(_path("payment_intent", "the PaymentIntent ID"),),
+            errors={404: "no such order"},
+        ),
+        ("POST", "/api/v1/payments/{payment_intent}/refund"): Op(
+            "bridges",
+            "Refund a payment (the bridge's operator)",
+            {200: _json(_ref("Order"), "refunded; the new receipt is gossiped")},
+            params=(_path("payment_intent", "the PaymentIntent ID"),),
+            body={
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": _object(amount=_integer("smallest unit; default: all"))
+                    }
+                },
+            },
+            errors={
+                404: "not a paid order of this bridge",
+                409: "this node runs no Stripe bridge, or Stripe refused",
+                422: "a bad amount, or refunded already",
+            },
+        ),
+        ("POST", "/bridge/stripe/webhook"): Op(
+            "bridges",
+            "Stripe's webhooks (a node running a Stripe bridge)",
+            {200: _json(_object(["event", "action"]), "handled: receipt, refund or ignored")},
+            description="Needs no token: each request must carry a valid `Stripe-Signature`"
+            " within the tolerance window, and each event is acted on once.",
+            errors={
+                400: "no or a bad signature, too old, or not a Stripe event",
+                403: "a foreign Origin (Stripe sends none)",
+                404: "this node runs no Stripe bridge",
+                409: "a replay of a delivery already handled",
+            },
+            auth="none",
+        ),
+        ("POST", "/api/v1/ai/draft"): Op(
+            "bridges",
+            "Draft a listing's text from notes",
+            {200: _ndjson_stream("the draft as the model writes it")},
+            body=_json_body(
+                _object(
+                    ["notes"],
+                    notes=_string("what the member knows about the item"),
+                    title=_string("a title to improve"),
+                    category=_string("the listing's category"),
+                )
+            ),
+            errors={422: "no notes, or too long", **_BRIDGE_ERRORS},
+        ),
+        ("POST", "/api/v1/ai/ask"): Op(
+            "bridges",
+            "Ask about the listings this node has",
+            {200: _ndjson_stream("the answer; a `context` line names the listings it was given")},
+            body=_json_body(_object(["question"], question=_string("the question"))),
+            errors={422: "no question, or too long", **_BRIDGE_ERRORS},
+        ),
+        ("POST", "/api/v1/ai/embeddings"): Op(
+            "bridges",
+            "Embeddings of texts",
+            {
+                200: _json(
+                    _object(
+                        ["model", "dimensions", "vectors", "bridge"],
+                        model=_string("the embedding model"),
+                        dimensions=_integer("the length of each vector"),
+                        vectors=_array(_array({"type": "number"})),
+                        bridge=_PEER_ID,
+                        name=_string("the bridge's name"),
+                    ),
+                    "one vector per text, in order",
+                )
+            },
+            body=_json_body(_object(["texts"], texts=_array(_string("a text")))),
+            errors={422: "no texts, too many or too long", **_BRIDGE_ERRORS},
+        ),
+        ("GET", "/api/v1/listings/{listing_id}/similar"): Op(
+            "bridges",
+            "Listings like this one",
+            {200: _json(_ref("Recommendations"), "best first")},
+            description="Works without any bridge, from this node's index; an AI bridge's"
+            " embeddings improve it (`source` says which ranked them).",
+            params=(_LISTING_ID, _query("limit", "how many", _LIMIT_RECOMMENDATIONS)),
+            errors={404: "no such listing", 422: "a bad limit"},
+        ),
+        ("GET", "/api/v1/recommendations"): Op(
+            "bridges",
+            "Listings for this member",
+            {200: _json(_ref("Recommendations"), "best first")},
+            description="From what this member sells and asks about; no bridge needed.",
+            params=(_query("limit", "how many", _LIMIT_RECOMMENDATIONS),),
+            errors={422: "a bad limit"},
         ),
         # --- session and reference ---
         ("GET", "/login"): Op(

@@ -43,6 +43,9 @@ UPLOAD_PATHS: Final = frozenset({"/api/v1/ipfs/add", "/api/v1/ipfs/car", "/api/v
 UPLOAD_PREFIXES: Final = ("/api/v1/listings/",)
 #: Paths reachable without the token even when mutating (the login exchange itself).
 OPEN_PATHS: Final = frozenset({"/login"})
+#: Paths whose requests prove themselves with a signature of their own, checked by the route
+#: (Stripe's webhooks carry Stripe-Signature), so they need no token.
+SIGNED_PATHS: Final = frozenset({"/bridge/stripe/webhook"})
 API_PREFIX: Final = "/api/"
 #: Served with their own policy (gateway.ipfs: ``sandbox``), not the web UI's.
 CONTENT_PREFIX: Final = "/ipfs/"
@@ -211,8 +214,10 @@ class SecurityMiddleware:
                 scope, receive, send
             )
             return
-        needs_token = path not in OPEN_PATHS and (
-            is_api or method not in SAFE_METHODS or self.security.remote
+        needs_token = (
+            path not in OPEN_PATHS
+            and path not in SIGNED_PATHS
+            and (is_api or method not in SAFE_METHODS or self.security.remote)
         )
         if needs_token and not self.security.authorised(scope):
             await problem(

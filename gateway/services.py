@@ -42,6 +42,11 @@ class Forbidden(ServiceError):
     code = "forbidden"
 
 
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+
+
 class Unavailable(ServiceError):
     status = 503
     code = "unavailable"
@@ -52,6 +57,17 @@ class RetrievalTimeout(ServiceError):
 
     status = 504
     code = "retrieval-timeout"
+
+
+class BridgeFailure(ServiceError):
+    """A bridge said no, or could not be reached: ``code`` is the bridge's reason (see
+    protocols.bridge) and ``bridge`` the peer that gave it, if one did."""
+
+    def __init__(self, status: int, code: str, detail: str, bridge: str | None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.bridge = bridge
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +272,49 @@ class DirectMessages(Protocol):
         ...
 
 
+class Payments(Protocol):
+    async def pay(self, listing: str) -> dict[str, Any]:
+        """Start paying for a listing through a Stripe bridge: the PaymentIntent's client
+        secret and the order."""
+        ...
+
+    def orders(self) -> list[dict[str, Any]]: ...
+
+    def order(self, payment_intent: str) -> dict[str, Any]: ...
+
+    async def refund(self, payment_intent: str, amount: int | None) -> dict[str, Any]: ...
+
+
+class Assistant(Protocol):
+    """AI through a bridge (draft, ask, embed: streamed as dicts with a "type"), and
+    recommendations that work without one."""
+
+    def draft(self, notes: str, title: str, category: str) -> AsyncIterator[dict[str, Any]]: ...
+
+    def ask(self, question: str) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def embed(self, texts: list[str]) -> dict[str, Any]: ...
+
+    async def similar(self, listing: str, limit: int) -> dict[str, Any]: ...
+
+    async def for_you(self, limit: int) -> dict[str, Any]: ...
+
+
+class StripeWebhooks(Protocol):
+    async def receive(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        """Act on a webhook from Stripe; ServiceError (with its status) if refused."""
+        ...
+
+
+class Bridges(Protocol):
+    def known(self) -> list[dict[str, Any]]: ...
+
+    def running(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def webhooks(self) -> StripeWebhooks | None: ...
+
+
 @dataclass(frozen=True)
 class Services:
     node: NodeInfo
@@ -266,3 +325,6 @@ class Services:
     content: Content
     governance: Governance
     dms: DirectMessages
+    payments: Payments
+    assistant: Assistant
+    bridges: Bridges

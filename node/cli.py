@@ -12,6 +12,7 @@ from typing import Any, Final
 import click
 
 from zion import __version__
+from zion.node.cli_bridge import ai, bridge, orders, pay
 from zion.node.cli_dao import dao
 from zion.node.cli_dm import dm
 from zion.node.cli_ipfs import ipfs
@@ -381,6 +382,10 @@ cli.add_command(wallet)
 cli.add_command(dao)
 cli.add_command(open_ui)
 cli.add_command(dm)
+cli.add_command(bridge)
+cli.add_command(pay)
+cli.add_command(orders)
+cli.add_command(ai)
 
 
 def main() -> None:

@@ -137,6 +137,104 @@ class DmConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     read_receipts: bool
 
 
+_PEER_ADDR = re.compile(r"^/.+/p2p/[1-9A-HJ-NP-Za-km-z]{40,60}$")
+_PEER_ID = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{40,60}$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+
+
+class BridgesConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The bridges this member's node uses (not the ones it runs: that is [bridge.*])."""
+
+    stripe: list[str]
+    ai: list[str]
+    discover: bool
+    embeddings: bool
+    timeout_s: PositiveSeconds
+
+    def __post_init__(self) -> None:
+        for key, addrs in (("stripe", self.stripe), ("ai", self.ai)):
+            for addr in addrs:
+                if not _PEER_ADDR.match(addr):
+                    raise ValueError(f"{key}: {addr!r} is not a multiaddr ending in /p2p/<peer ID>")
+
+
+class BridgeAccessConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Who may use one bridge service, how often, and on what terms (announced)."""
+
+    enabled: bool
+    access: str
+    allow: list[str]
+    #: DAO token holders: the least balance, in the token's smallest unit (decimal text).
+    min_token_balance: str
+    rate_per_minute: Annotated[float, msgspec.Meta(gt=0, le=100_000)]
+    burst: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    quota_per_day: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+    terms: Annotated[str, msgspec.Meta(max_length=1000)]
+
+    def __post_init__(self) -> None:
+        if self.access not in ("open", "allowlist", "token"):
+            raise ValueError(f"access: {self.access!r} is not open, allowlist or token")
+        for peer in self.allow:
+            if not _PEER_ID.match(peer):
+                raise ValueError(f"allow: {peer!r} is not a peer ID")
+        if not re.fullmatch(r"0|[1-9][0-9]{0,77}", self.min_token_balance):
+            raise ValueError("min_token_balance: not a whole number")
+
+
+def _check_secret(owner: str, env: str, file: str) -> None:
+    if env and not _ENV_NAME.match(env):
+        raise ValueError(f"{owner}_env: {env!r} is not an environment variable name")
+    if file and not Path(file).is_absolute():
+        raise ValueError(f"{owner}_file: {file!r} must be an absolute path")
+
+
+class StripeBridgeConfig(BridgeAccessConfig, kw_only=True):
+    #: The Stripe API's base URL (empty: Stripe's own; set for a local fake such as localstripe).
+    api_base: str
+    publishable_key: str
+    secret_key_env: str
+    secret_key_file: str
+    webhook_secret_env: str
+    webhook_secret_file: str
+    webhook_tolerance_s: Annotated[int, msgspec.Meta(ge=1, le=3600)]
+    currencies: list[str]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.api_base and not re.match(r"^https?://", self.api_base):
+            raise ValueError(f"api_base: {self.api_base!r} is not an http(s) URL")
+        _check_secret("secret_key", self.secret_key_env, self.secret_key_file)
+        _check_secret("webhook_secret", self.webhook_secret_env, self.webhook_secret_file)
+        for currency in self.currencies:
+            if not re.fullmatch(r"[A-Z]{3}", currency):
+                raise ValueError(f"currencies: {currency!r} is not an ISO 4217 code")
+
+
+class AiBridgeConfig(BridgeAccessConfig, kw_only=True):
+    base_url: str
+    model: str
+    embedding_model: str
+    api_key_env: str
+    api_key_file: str
+    timeout_s: PositiveSeconds
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not re.match(r"^https?://", self.base_url):
+            raise ValueError(f"base_url: {self.base_url!r} is not an http(s) URL")
+        _check_secret("api_key", self.api_key_env, self.api_key_file)
+
+
+class BridgeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The bridges this node runs for others ([bridge.stripe], [bridge.ai])."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    #: Multiaddrs members dial to reach this bridge (empty: the listen addresses).
+    announce: list[str]
+    stripe: StripeBridgeConfig
+    ai: AiBridgeConfig
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     network: NetworkConfig
     gossip: GossipConfig
@@ -145,6 +243,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ipfs: IpfsConfig
     chain: ChainConfig
     dm: DmConfig
+    bridges: BridgesConfig
+    bridge: BridgeConfig
 
 
 def default_toml() -> str:
@@ -171,14 +271,21 @@ def load(path: Path | None, overrides: dict[str, Any] | None = None) -> Config:
         raise NodeError(f"{where}{_describe(str(exc))}") from None
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any], path: Path | None) -> None:
+def _merge(
+    base: dict[str, Any], extra: dict[str, Any], path: Path | None, prefix: str = ""
+) -> None:
+    """Key by key; tables inside sections ([bridge.stripe]) merge key by key too."""
     for section, values in extra.items():
         if section not in base:
             where = f"{path}: " if path else ""
-            raise NodeError(f"{where}unknown section [{section}]")
+            raise NodeError(f"{where}unknown section [{prefix}{section}]")
         if not isinstance(values, dict):
-            raise NodeError(f"{section} must be a table")
-        base[section].update(values)
+            raise NodeError(f"{prefix}{section} must be a table")
+        for key, value in values.items():
+            if isinstance(value, dict) and isinstance(base[section].get(key), dict):
+                _merge(base[section], {key: value}, path, f"{prefix}{section}.")
+            else:
+                base[section][key] = value
 
 
 def _describe(message: str) -> str:

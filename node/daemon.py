@@ -28,7 +28,10 @@ from zion.gateway.app import build_app
 from zion.gateway.security import GatewaySecurity
 from zion.gateway.server import serve_gateway
 from zion.gateway.services import Services, Unavailable
+from zion.node.assistant import AssistantService
 from zion.node.bitswap import Bitswap
+from zion.node.bridge_host import BridgeHost, BridgesService
+from zion.node.bridges import BridgeClient, BridgeDirectory
 from zion.node.chainwatch import ChainWatcher
 from zion.node.channels import ChannelService
 from zion.node.clock import now_ms
@@ -43,6 +46,7 @@ from zion.node.home import NodeHome
 from zion.node.ingest import Ingest
 from zion.node.market import MarketService
 from zion.node.network import GossipOutcome, Network
+from zion.node.payments import PaymentsService
 from zion.node.profiles import ProfileService
 from zion.node.publishing import Publisher
 from zion.node.relayer import Relayer
@@ -55,6 +59,7 @@ from zion.protocols.identity import peer_id_of
 from zion.protocols.records import PROFILE_SUBJECT, ProfileBody
 from zion.protocols.validation import Verdict
 from zion.storage.blockstore import Blockstore
+from zion.storage.bridges import BridgeStore
 from zion.storage.dao import DaoStore
 from zion.storage.database import Database
 from zion.storage.dms import DmStore, MailboxLimits
@@ -181,6 +186,30 @@ class ZionNode:
             fetch=self.bitswap.fetch,
             prefetch=self.bitswap.prefetch,
         )
+        self.bridge_store = BridgeStore(self.db)
+        self.bridge_host = BridgeHost(
+            config.bridge,
+            self.store,
+            self.bridge_store,
+            self.publisher,
+            self._balance_of if self._connect_chain is not None else None,
+        )
+        directory = BridgeDirectory(
+            self.store,
+            {"stripe": config.bridges.stripe, "ai": config.bridges.ai},
+            config.bridges.discover,
+            self.peer_id,
+        )
+        self.bridge_client = BridgeClient(
+            directory,
+            self.network.open_stream,
+            self.network.connect,
+            self.network.connected_peers,
+            config.bridges.timeout_s,
+            self.peer_id,
+            local={server.service: server.answer_own for server in self.bridge_host.servers},
+        )
+        self._dao: Dao | None = None
         self.services = Services(
             node=NodeInfoService(self),
             market=MarketService(
@@ -201,6 +230,17 @@ class ZionNode:
                 relayer=config.chain.relayer,
                 account=self.relayer_account,
             ),
+            payments=PaymentsService(
+                self.store,
+                self.bridge_store,
+                self.bridge_client,
+                self.peer_id,
+                self.bridge_host.stripe,
+            ),
+            assistant=AssistantService(
+                self.store, self.bridge_client, self.peer_id, embeddings=config.bridges.embeddings
+            ),
+            bridges=BridgesService(directory, self.bridge_host),
         )
         self.security = GatewaySecurity(
             token=self.token,
@@ -220,6 +260,13 @@ class ZionNode:
         if head.body.enc_key != self.dm_keys.current_public:
             log.info("publishing this node's direct-message key in its profile")
             await self.services.profiles.republish()
+
+    async def _balance_of(self, wallet: str) -> int:
+        """A wallet's DAO token balance, for bridges open to token holders."""
+        if self._dao is None:
+            assert self._connect_chain is not None
+            self._dao = await trio.to_thread.run_sync(self._connect_chain)
+        return await trio.to_thread.run_sync(self._dao.balance, wallet)
 
     def _mailbox_peers(self) -> list[str]:
         """Connected peers that are mailboxes, or may be (identify has not told yet: asking
@@ -254,7 +301,16 @@ class ZionNode:
         self.network.set_stream_handler(dm.PROTOCOL_ID, self.dms.serve)
         if self.config.dm.mailbox:
             self.network.set_stream_handler(dm.MAILBOX_PROTOCOL_ID, self.dms.serve_mailbox)
+        for server in self.bridge_host.servers:
+            self.network.set_stream_handler(server.protocol, server.serve)
         self.bitswap.register()
+        try:
+            await self._run(task_status)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await self.bridge_host.aclose()
+
+    async def _run(self, task_status: trio.TaskStatus[str]) -> None:
         async with trio.open_nursery() as nursery, self.network.running(self.on_gossip):
             await nursery.start(self.bitswap.run)
             if self._connect_chain is not None:
@@ -270,6 +326,7 @@ class ZionNode:
             nursery.start_soon(self._sync_periodically, nursery)
             nursery.start_soon(self._expire_periodically)
             nursery.start_soon(self._dial_bootstrap, nursery)
+            nursery.start_soon(self.bridge_host.announce_periodically, self.network.addrs)
             gateway = self.config.gateway
             try:
                 base_url = await nursery.start(

@@ -17,13 +17,24 @@ TOPIC_LISTINGS: Final = "/zion/listings/1.0.0"
 TOPIC_MESSAGES: Final = "/zion/messages/1.0.0"
 TOPIC_PROFILES: Final = "/zion/profiles/1.0.0"
 TOPIC_BALLOTS: Final = "/zion/ballots/1.0.0"
-TOPICS: Final = (TOPIC_LISTINGS, TOPIC_MESSAGES, TOPIC_PROFILES, TOPIC_BALLOTS)
+TOPIC_BRIDGES: Final = "/zion/bridges/1.0.0"
+TOPIC_RECEIPTS: Final = "/zion/receipts/1.0.0"
+TOPICS: Final = (
+    TOPIC_LISTINGS,
+    TOPIC_MESSAGES,
+    TOPIC_PROFILES,
+    TOPIC_BALLOTS,
+    TOPIC_BRIDGES,
+    TOPIC_RECEIPTS,
+)
 
 _TOPIC_OF_FAMILY: Final = {
     "listing": TOPIC_LISTINGS,
     "message": TOPIC_MESSAGES,
     "profile": TOPIC_PROFILES,
     "ballot": TOPIC_BALLOTS,
+    "bridge": TOPIC_BRIDGES,
+    "receipt": TOPIC_RECEIPTS,
 }
 
 

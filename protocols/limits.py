@@ -36,6 +36,18 @@ MAX_MESSAGE_TEXT_CHARS: Final = 4000
 MAX_DM_TEXT_CHARS: Final = 4000
 MAX_DISPLAY_NAME_CHARS: Final = 64
 MAX_TOMBSTONE_REASON_CHARS: Final = 200
+MAX_PEER_ID_CHARS: Final = 128
+MAX_MULTIADDR_CHARS: Final = 256
+
+#: Bridge announcements (records of kind ``bridge``).
+MAX_BRIDGE_OFFERS: Final = 8
+MAX_BRIDGE_ADDRS: Final = 8
+MAX_BRIDGE_TERMS_CHARS: Final = 1000
+MAX_BRIDGE_CURRENCIES: Final = 32
+MAX_BRIDGE_KEY_CHARS: Final = 256
+MAX_BRIDGE_MODEL_CHARS: Final = 128
+#: A bridge announcement lives at most this long unless renewed, so bridges that stop vanish.
+MAX_BRIDGE_TTL_MS: Final = 7 * 24 * 3600 * 1000
 
 #: Records per gossip message, and the message's size: py-libp2p costs ~10 ms of CPU per
 #: gossip message per node, so many records travel together (go-libp2p-pubsub caps at 1 MiB).

@@ -33,8 +33,12 @@ WALLET_LINK_PREFIX: Final = "zion-wallet-link-v1:"
 #: The subject of every author's one profile record.
 PROFILE_SUBJECT: Final = "profile"
 
-KINDS: Final = ("listing", "message", "profile", "tombstone", "ballot")
-Kind = Literal["listing", "message", "profile", "tombstone", "ballot"]
+KINDS: Final = ("listing", "message", "profile", "tombstone", "ballot", "bridge", "receipt")
+Kind = Literal["listing", "message", "profile", "tombstone", "ballot", "bridge", "receipt"]
+#: The subject of every bridge operator's one bridge announcement.
+BRIDGE_SUBJECT: Final = "bridge"
+#: Services a bridge may offer; each has its request/response protocol (protocols.bridge).
+BRIDGE_SERVICES: Final = ("stripe", "ai")
 #: A ballot's ``support``, by value (GovernorCountingSimple): 0 against, 1 for, 2 abstain.
 SUPPORT_NAMES: Final = ("against", "for", "abstain")
 #: The Governor's EIP-712 domain name and version (ZionGovernor's constructor passes the name;
@@ -120,7 +124,63 @@ class TombstoneBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omi
     reason: Annotated[str, msgspec.Meta(max_length=limits.MAX_TOMBSTONE_REASON_CHARS)] | None = None
 
 
-Body = ListingBody | MessageBody | ProfileBody | TombstoneBody | BallotBody
+class BridgeOffer(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+    """One service a bridge offers, and on what terms."""
+
+    service: Literal["stripe", "ai"]
+    #: Who may use it: anyone, listed peers, or holders of the DAO's token.
+    access: Literal["open", "allowlist", "token"]
+    terms: Annotated[str, msgspec.Meta(max_length=limits.MAX_BRIDGE_TERMS_CHARS)] = ""
+    #: What the operator charges per request, if anything (settled outside Zion).
+    price: Price | None = None
+    #: Requests per member per day (UTC); none: no daily quota.
+    quota_per_day: Annotated[int, msgspec.Meta(ge=1, le=limits.MAX_SEQ)] | None = None
+    #: Stripe: the currencies it takes (ISO 4217, upper case) and its publishable key.
+    currencies: Annotated[
+        list[Annotated[str, msgspec.Meta(pattern=CURRENCY_PATTERN)]],
+        msgspec.Meta(max_length=limits.MAX_BRIDGE_CURRENCIES),
+    ] = msgspec.field(default_factory=list)
+    publishable_key: Annotated[str, msgspec.Meta(max_length=limits.MAX_BRIDGE_KEY_CHARS)] = ""
+    #: AI: the chat and embedding models behind it.
+    model: Annotated[str, msgspec.Meta(max_length=limits.MAX_BRIDGE_MODEL_CHARS)] = ""
+    embedding_model: Annotated[str, msgspec.Meta(max_length=limits.MAX_BRIDGE_MODEL_CHARS)] = ""
+
+
+class BridgeBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+    """A node's announcement that it runs bridges. It expires (bridges that stop vanish) and
+    is renewed while the bridge runs; ``addrs`` let members dial a bridge they have not met."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=limits.MAX_DISPLAY_NAME_CHARS)]
+    offers: Annotated[
+        list[BridgeOffer], msgspec.Meta(min_length=1, max_length=limits.MAX_BRIDGE_OFFERS)
+    ]
+    addrs: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=limits.MAX_MULTIADDR_CHARS)]],
+        msgspec.Meta(max_length=limits.MAX_BRIDGE_ADDRS),
+    ] = msgspec.field(default_factory=list)
+
+
+PaymentIntentId = Annotated[str, msgspec.Meta(pattern=r"^pi_[A-Za-z0-9_]{1,61}$")]
+
+
+class ReceiptBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+    """A Stripe bridge's word that a listing was paid for (and later, perhaps, refunded).
+    The subject is the PaymentIntent's ID, so a refund is the same receipt with a higher seq."""
+
+    listing: Annotated[str, msgspec.Meta(max_length=limits.MAX_CID_CHARS)]
+    seller: Annotated[str, msgspec.Meta(min_length=1, max_length=limits.MAX_PEER_ID_CHARS)]
+    buyer: Annotated[str, msgspec.Meta(min_length=1, max_length=limits.MAX_PEER_ID_CHARS)]
+    amount: Annotated[int, msgspec.Meta(ge=1, le=limits.MAX_PRICE_AMOUNT)]
+    currency: Annotated[str, msgspec.Meta(pattern=CURRENCY_PATTERN)]
+    payment_intent: PaymentIntentId
+    status: Literal["paid", "refunded"]
+    #: Minor units given back (status "refunded"); a partial refund is less than ``amount``.
+    refunded: Annotated[int, msgspec.Meta(ge=0, le=limits.MAX_PRICE_AMOUNT)] = 0
+
+
+Body = (
+    ListingBody | MessageBody | ProfileBody | TombstoneBody | BallotBody | BridgeBody | ReceiptBody
+)
 
 _BODY_TYPES: Final[dict[str, type[Body]]] = {
     "listing": ListingBody,
@@ -128,6 +188,8 @@ _BODY_TYPES: Final[dict[str, type[Body]]] = {
     "profile": ProfileBody,
     "tombstone": TombstoneBody,
     "ballot": BallotBody,
+    "bridge": BridgeBody,
+    "receipt": ReceiptBody,
 }
 
 
@@ -302,6 +364,22 @@ def _check_body_semantics(record: Record) -> None:
             raise ProtocolError("bad-body", "wallet and wallet_sig come together")
         if body.wallet is not None and body.wallet_sig is not None:
             _check_wallet_link(record.author, body.wallet, body.wallet_sig)
+    elif isinstance(body, BridgeBody):
+        if record.subject != BRIDGE_SUBJECT:
+            raise ProtocolError("bad-body", f"a bridge's subject must be {BRIDGE_SUBJECT!r}")
+        if record.expires is None or record.expires - record.created > limits.MAX_BRIDGE_TTL_MS:
+            raise ProtocolError("bad-body", "a bridge announcement must expire within a week")
+        services = [offer.service for offer in body.offers]
+        if len(set(services)) != len(services):
+            raise ProtocolError("bad-body", "a bridge offers each service once")
+    elif isinstance(body, ReceiptBody):
+        if record.subject != body.payment_intent:
+            raise ProtocolError("bad-body", "a receipt's subject must be its payment_intent")
+        cid.record_id_to_bytes(body.listing)
+        for who in (body.seller, body.buyer):
+            identity.public_key_from_peer_id(who)
+        if (body.status == "refunded") != (body.refunded > 0) or body.refunded > body.amount:
+            raise ProtocolError("bad-body", "refunded must be 1..amount exactly when refunded")
     elif isinstance(body, BallotBody):
         if record.subject != ballot_subject(body):
             raise ProtocolError("bad-body", "a ballot's subject must be ballot_subject(body)")

@@ -166,6 +166,47 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     CREATE INDEX dm_unread_by_peer ON dm_messages (peer) WHERE outgoing = 0 AND status = 'unread';
     """,
+    # 10: bridges. Requests each member made of each service per UTC day (quotas survive a
+    # restart); the PaymentIntents a Stripe bridge created and the webhook events it handled
+    # (replays are refused); and, on a buyer's node, the payments it started.
+    """
+    CREATE TABLE bridge_usage (
+        service TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (service, peer, day)
+    );
+    CREATE TABLE stripe_payments (
+        payment_intent TEXT PRIMARY KEY,
+        listing TEXT NOT NULL,
+        buyer TEXT NOT NULL,
+        seller TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        refunded INTEGER NOT NULL DEFAULT 0,
+        receipt_seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE stripe_events (
+        id TEXT PRIMARY KEY,
+        signed_at INTEGER NOT NULL,
+        received INTEGER NOT NULL
+    );
+    CREATE INDEX stripe_events_by_age ON stripe_events (received);
+    CREATE TABLE orders (
+        payment_intent TEXT PRIMARY KEY,
+        listing TEXT NOT NULL,
+        bridge TEXT NOT NULL,
+        seller TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        client_secret TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX orders_by_created ON orders (created);
+    """,
 )
 
 

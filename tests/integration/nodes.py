@@ -52,8 +52,13 @@ class NodeProcess:
         return self.home.parent / f"{self.name}.log"
 
     def start(
-        self, *, bootstrap: list[str] | None = None, extra: list[str] | None = None
+        self,
+        *,
+        bootstrap: list[str] | None = None,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> NodeProcess:
+        """``env``: added to the node's environment (secrets a bridge reads from it)."""
         (self.home / "gateway.url").unlink(missing_ok=True)
         args = [
             sys.executable,
@@ -74,8 +79,12 @@ class NodeProcess:
             args += ["--bootstrap", address]
         args += extra or []
         log = open(self.log_file, "ab")  # noqa: SIM115 - owned by the process until it ends
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
+        )
         log.close()
         url_file = self.home / "gateway.url"
 
@@ -189,11 +198,20 @@ def spawned_nodes(root: Path) -> Iterator[Spawn]:
     nodes: list[NodeProcess] = []
 
     def start(
-        name: str, bootstrap: list[str] | None = None, extra: list[str] | None = None
+        name: str,
+        bootstrap: list[str] | None = None,
+        extra: list[str] | None = None,
+        *,
+        config: str = "",
+        env: dict[str, str] | None = None,
     ) -> NodeProcess:
+        """``config``: TOML written to the new node's config.toml (the defaults fill the rest)."""
         node = NodeProcess(root / name, name)
         nodes.append(node)
-        return node.start(bootstrap=bootstrap, extra=extra)
+        if config:
+            node.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+            (node.home / "config.toml").write_text(config, "utf-8")
+        return node.start(bootstrap=bootstrap, extra=extra, env=env)
 
     try:
         yield start

@@ -19,6 +19,10 @@ from zion.gateway.app import build_app
 from zion.gateway.security import GatewaySecurity, cookie_name
 from zion.gateway.server import serve_gateway
 from zion.gateway.services import Services
+from zion.node import config
+from zion.node.assistant import AssistantService
+from zion.node.bridge_host import BridgeHost, BridgesService
+from zion.node.bridges import BridgeClient, BridgeDirectory
 from zion.node.channels import ChannelService
 from zion.node.content import ContentService
 from zion.node.dmkeys import DmKeyring
@@ -28,10 +32,12 @@ from zion.node.governance import GovernanceService
 from zion.node.home import NodeHome
 from zion.node.ingest import Ingest
 from zion.node.market import MarketService
+from zion.node.payments import PaymentsService
 from zion.node.profiles import ProfileService
 from zion.node.publishing import Publisher
 from zion.protocols import identity, sync
 from zion.storage.blockstore import Blockstore
+from zion.storage.bridges import BridgeStore
 from zion.storage.dao import DaoStore
 from zion.storage.database import Database
 from zion.storage.dms import DmStore
@@ -77,6 +83,10 @@ async def _no_network(peer_id: str, protocol: str) -> None:
     raise ConnectionError("this gateway has no network")
 
 
+async def _no_dial(address: str) -> str:
+    raise ConnectionError("this gateway has no network")
+
+
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(tmp_path, None) as http:
@@ -105,6 +115,12 @@ async def serve(
         retrieval_timeout_s=1.0,
         max_upload_bytes=UPLOAD_LIMIT,
     )
+    bridge_store = BridgeStore(db)
+    directory = BridgeDirectory(store, {}, True, peer_id)
+    bridge_client = BridgeClient(
+        directory, _no_network, _no_dial, list, timeout_s=1.0, own_peer_id=peer_id
+    )
+    host = BridgeHost(config.load(None).bridge, store, bridge_store, publisher, None)
     services = Services(
         node=_NodeInfo(peer_id),
         market=MarketService(store, publisher, peer_id, content.replace_pins),
@@ -114,6 +130,9 @@ async def serve(
         content=content,
         governance=GovernanceService(connect_dao, publisher, store, DaoStore(db), account=account),
         dms=DmService(DmStore(db), store, keyring, key, _no_network, feed.notify),
+        payments=PaymentsService(store, bridge_store, bridge_client, peer_id, None),
+        assistant=AssistantService(store, bridge_client, peer_id, embeddings=False),
+        bridges=BridgesService(directory, host),
     )
     security = GatewaySecurity(token=TOKEN, host="127.0.0.1", port=0, upload_limit=UPLOAD_LIMIT)
     app = build_app(services, security)

@@ -1,0 +1,36 @@
+"""Test servers run as subprocesses announce themselves with one line on stdout,
+``listening http://127.0.0.1:PORT``; this reads it as soon as it is written."""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import subprocess
+import time
+
+HOST = "127.0.0.1"
+
+
+def read_listening_port(process: subprocess.Popen[bytes], timeout: float, what: str) -> int:
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    buffer = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while b"\n" not in buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"{what} did not start within {timeout}s")
+            if not selector.select(remaining):
+                continue
+            data = os.read(fd, 4096)
+            if not data:
+                raise AssertionError(f"{what} exited with {process.wait()}")
+            buffer += data
+    line = buffer.split(b"\n", 1)[0].decode()
+    match = re.fullmatch(rf"listening http://{re.escape(HOST)}:(\d+)", line.strip())
+    if match is None:
+        raise AssertionError(f"unexpected first line from {what}: {line!r}")
+    return int(match.group(1))
