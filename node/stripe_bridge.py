@@ -226,16 +226,19 @@ class StripeBridge:
                     raise WebhookRefused(409, f"replayed: event {event.id} was delivered before")
                 # Stripe delivering an event again (signed anew): acknowledged, nothing redone.
                 return WebhookOutcome(event.type, "ignored")
-            outcome = await self._act(event.type, event.data.object)
+            try:
+                outcome = await self._act(event.type, event.data.object)
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise WebhookRefused(400, f"malformed {event.type} event: {exc}") from None
             self._store.remember_event(event.id, signed_at, now_ms())
         return outcome
 
     async def _act(self, kind: str, obj: Any) -> WebhookOutcome:
         if kind == SUCCEEDED:
-            payment = self._store.payment(str(obj["id"]))
+            payment = self._store.payment(str(_field(obj, "id")))
             if payment is None:
                 return WebhookOutcome(kind, "ignored")  # not a payment this bridge started
-            if (int(obj["amount"]), str(obj["currency"]).upper()) != (
+            if (int(_field(obj, "amount") or 0), str(_field(obj, "currency")).upper()) != (
                 payment.amount,
                 payment.currency,
             ):
@@ -245,11 +248,11 @@ class StripeBridge:
             record = await self._publish(payment, "paid", 0)
             return WebhookOutcome(kind, "receipt", record.id)
         if kind == REFUNDED:
-            payment_intent = obj.get("payment_intent") if hasattr(obj, "get") else None
+            payment_intent = _field(obj, "payment_intent")
             payment = self._store.payment(str(payment_intent)) if payment_intent else None
             if payment is None or not payment.receipt_seq:
                 return WebhookOutcome(kind, "ignored")
-            refunded = int(obj.get("amount_refunded") or 0)
+            refunded = int(_field(obj, "amount_refunded") or 0)
             if refunded <= payment.refunded:
                 return WebhookOutcome(kind, "ignored")
             record = await self._publish(payment, "refunded", min(refunded, payment.amount))
@@ -308,6 +311,14 @@ class StripeBridge:
 def idempotency_key(listing: str, buyer: str, amount: int, currency: str) -> str:
     digest = hashlib.sha256(f"{listing}:{buyer}:{amount}:{currency}".encode()).hexdigest()
     return f"zion-pay-{digest[:48]}"
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A field of an event's object, or None (Stripe's objects are not dicts: no .get)."""
+    try:
+        return obj[name]
+    except (KeyError, TypeError):
+        return None
 
 
 def _signature_time(header: str) -> int:

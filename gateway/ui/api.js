@@ -68,3 +68,34 @@ export function upload(path, form, onProgress, method = "POST") {
     xhr.send(form);
   });
 }
+
+/** POST `body` and hand each line of the NDJSON answer to onItem as it arrives (drafts and
+ * answers stream from an AI bridge). An error before the stream starts throws ApiError. */
+export async function streamLines(path, body, onItem) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new ApiError(0, "offline", "the node is not answering (is `zion run` still running?)");
+  }
+  if (!response.ok) throw await problemOf(response);
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    buffered += decoder.decode(value || new Uint8Array(), { stream: !done });
+    let newline;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (line) onItem(JSON.parse(line));
+    }
+    if (done) return;
+  }
+}

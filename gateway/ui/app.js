@@ -8,6 +8,7 @@ import * as channels from "/ui/channels.js";
 import * as dao from "/ui/dao.js";
 import * as nodePage from "/ui/node.js";
 import * as messages from "/ui/messages.js";
+import * as bridges from "/ui/bridges.js";
 
 // [pattern, nav section, page function(view, match, ctx) -> optional cleanup]. A page draws
 // into `view`, which the router shows once the page function returns (if the member has not
@@ -27,6 +28,7 @@ const ROUTES = [
   [/^\/messages$/, "messages", messages.conversations],
   [/^\/messages\/new$/, "messages", messages.compose],
   [/^\/messages\/([0-9a-f]{32})$/, "messages", messages.conversation],
+  [/^\/orders$/, "orders", bridges.orders],
 ];
 
 let me = null;

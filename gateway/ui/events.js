@@ -10,6 +10,7 @@ const TYPES = [
   "profile.stored", "profile.deleted", "profile.expired", "ballot.stored",
   "dao.created", "dao.vote", "dao.queued", "dao.executed", "dao.canceled",
   "dm.received", "dm.status",
+  "receipt.stored", "bridge.stored",
 ];
 const MAX_BACKOFF_MS = 15000;
 

@@ -1,6 +1,7 @@
 // Marketplace pages: browse and search, a listing, create/edit with image upload, a seller.
 
 import { ApiError, del, get, upload } from "/ui/api.js";
+import { askBox, buyBox, draftAssist, similarSection } from "/ui/bridges.js";
 import { decimals, formatPrice, h, message, mount, parsePrice, shortId, timeAgo }
   from "/ui/ui.js";
 
@@ -127,7 +128,7 @@ export async function browse(view, _match, ctx) {
     h("div", { class: "page-head" },
       h("h1", {}, searching ? "Search" : "Newest listings"),
       h("a", { href: "#/new", class: "button" }, "New listing")),
-    filters, status, newer, results, more);
+    filters, searching ? null : askBox(), status, newer, results, more);
   await load(true);
   // Live: the first page follows the network; a member who has loaded more pages is offered
   // the news instead of losing their place.
@@ -141,6 +142,7 @@ export async function browse(view, _match, ctx) {
 
 /** #/listing/ID */
 export async function listing(view, [id], ctx) {
+  let buy = null;
   async function render() {
     let item;
     try {
@@ -156,6 +158,12 @@ export async function listing(view, [id], ctx) {
     }
     const mine = item.author === ctx.me.peer_id;
     const seller = await get(`/api/v1/profiles/${encodeURIComponent(item.author)}`).catch(() => null);
+    const [newBuy, similar] = await Promise.all([
+      mine ? null : buyBox(item, ctx),
+      similarSection(item, card),
+    ]);
+    if (buy && buy.stop) buy.stop();  // the box drawn before stops following its payment
+    buy = newBuy;
     const remove = h("button", { type: "button", class: "danger" }, "Delete");
     const removeError = h("p", { class: "form-error", role: "alert", hidden: true });
     remove.addEventListener("click", async () => {
@@ -194,7 +202,9 @@ export async function listing(view, [id], ctx) {
             to: item.author, listing: item.cid, title: item.title })}` }, "Message seller")),
         mine ? h("div", { class: "actions" },
           h("a", { href: `#/edit/${encodeURIComponent(item.id)}`, class: "button" }, "Edit"),
-          remove, removeError) : null));
+          remove, removeError) : null,
+        buy),
+      similar);
   }
   await render();
   const rerender = ctx.later(() => render().catch(() => {}), 200);
@@ -298,7 +308,7 @@ export async function editor(view, [id], ctx) {
     }
   });
   form.querySelector("input[name=title]").dataset.autofocus = "";
-  mount(view, h("h1", {}, existing ? "Edit listing" : "New listing"), form);
+  mount(view, h("h1", {}, existing ? "Edit listing" : "New listing"), draftAssist(form), form);
 }
 
 /** #/profile/PEER: a member and their listings. */

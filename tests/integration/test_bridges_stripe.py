@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.integration.nodes import NodeProcess, Spawn, wait_until
+from tests.integration.test_cli import zion
 from tests.support.localstripe import (
     PUBLISHABLE_KEY,
     SECRET_KEY,
@@ -105,9 +106,8 @@ def test_buyer_pays_seller_through_the_bridge_and_both_see_it_paid(
     listing = seller.create_listing("Walnut desk", price={"amount": 25000, "currency": "EUR"})
     wait_until(lambda: buyer.get_listing(listing["id"]), 30, "the listing to reach the buyer")
 
-    started = buyer.api.post("/api/v1/payments", json={"listing": listing["id"]})
-    assert started.status_code == 201, started.text
-    order = started.json()
+    started = zion(buyer.home, "pay", listing["id"], "--json")
+    order = json.loads(started.stdout)
     assert order["status"] == "awaiting-payment"
     assert order["amount"] == 25000 and order["currency"] == "EUR"
     assert order["bridge"] == bridge.peer_id
@@ -142,9 +142,13 @@ def test_buyer_pays_seller_through_the_bridge_and_both_see_it_paid(
         assert (seen["buyer"], seen["seller"]) == (buyer.peer_id, seller.peer_id)
         assert seen["receipt"]
 
+    listed = zion(seller.home, "orders").stdout
+    assert "paid" in listed and "seller" in listed and "250.00 EUR" in listed
+    assert "Walnut desk" in listed
+
     # The operator refunds; the follow-up receipt reaches both.
-    refunded = bridge.api.post(f"/api/v1/payments/{order['payment_intent']}/refund", json={})
-    assert refunded.status_code == 200, refunded.text
+    refunded = zion(bridge.home, "bridge", "refund", order["payment_intent"]).stdout
+    assert "refunded" in refunded and "250.00 EUR" in refunded
     for node in (buyer, seller):
         wait_until(
             lambda node=node: (
@@ -205,6 +209,33 @@ def test_webhooks_are_refused_unless_signed_fresh_and_new(spawn: Spawn, localstr
     assert replayed.status_code == 409 and "replayed" in replayed.json()["detail"]
     wait_until(lambda: receipts(buyer), 30, "the receipt to reach the buyer")
     assert len(receipts(bridge)) == 1
+    receipt_ids = {item["receipt"] for item in receipts(bridge)}
+
+    # Stripe's refund webhook publishes the follow-up receipt.
+    refund = {
+        "id": "evt_zion_test_refund",
+        "object": "event",
+        "type": "charge.refunded",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": "ch_zion_test",
+                "object": "charge",
+                "payment_intent": order["payment_intent"],
+                "amount": 1500,
+                "amount_refunded": 500,
+            }
+        },
+    }
+    refund_payload = json.dumps(refund).encode()
+    refunded = post_webhook(bridge, refund_payload, sign(refund_payload))
+    assert refunded.status_code == 200 and refunded.json()["action"] == "refund", refunded.text
+    wait_until(
+        lambda: (order_of(buyer, order["payment_intent"]) or {}).get("refunded") == 500,
+        30,
+        "the partial refund to reach the buyer",
+    )
+    assert order_of(buyer, order["payment_intent"])["status"] == "refunded"  # type: ignore[index]
     receipt_ids = {item["receipt"] for item in receipts(bridge)}
 
     # An event for a PaymentIntent the bridge did not create publishes nothing.

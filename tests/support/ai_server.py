@@ -27,9 +27,7 @@ import base64
 import hashlib
 import json
 import math
-import os
 import re
-import selectors
 import struct
 import subprocess
 import sys
@@ -42,7 +40,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"
+from tests.support.listening import HOST, read_listening_port
+
 DIMENSIONS = 64
 MODELS = ("test-chat", "test-embed")
 START_TIMEOUT_S = 30.0
@@ -408,38 +407,13 @@ def running_ai_server(
         args += ["--log", str(log)]
     process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=subprocess.PIPE)
     try:
-        port = _read_port(process, START_TIMEOUT_S)
+        port = read_listening_port(process, START_TIMEOUT_S, "the AI test server")
         yield f"http://{HOST}:{port}/v1"
     finally:
         process.kill()
         process.wait()
         if process.stdout is not None:
             process.stdout.close()
-
-
-def _read_port(process: subprocess.Popen[bytes], timeout: float) -> int:
-    """The port from the server's "listening" line, read as soon as it is written."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    deadline = time.monotonic() + timeout
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while b"\n" not in buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"the AI test server did not start within {timeout}s")
-            if not selector.select(remaining):
-                continue
-            data = os.read(fd, 4096)
-            if not data:
-                raise AssertionError(f"the AI test server exited with {process.wait()}")
-            buffer += data
-    line = buffer.split(b"\n", 1)[0].decode()
-    match = re.fullmatch(rf"listening http://{re.escape(HOST)}:(\d+)", line.strip())
-    if match is None:
-        raise AssertionError(f"unexpected first line from the AI test server: {line!r}")
-    return int(match.group(1))
 
 
 if __name__ == "__main__":
