@@ -138,6 +138,7 @@ SCHEMAS: Final[JSON] = {
         amount=_integer("in the currency's smallest unit"),
         currency=_string("ISO 4217"),
         status=_ORDER_STATUS,
+        client_secret=_string("the buyer's, while awaiting payment"),
         refunded=_integer("given back, in the smallest unit"),
         bridge=_described(_PEER_ID, "the bridge that took (or is taking) the payment"),
         receipt=_nullable(_string("the receipt record's ID"), "null while awaiting payment"),
@@ -252,7 +253,17 @@ SCHEMAS: Final[JSON] = {
         unread=_integer("incoming messages not read yet"),
     ),
     "Profile": _object(
-        ["peer_id", "name", "avatar", "wallet", "wallet_sig", "enc_key", "seq", "created"],
+        [
+            "peer_id",
+            "name",
+            "avatar",
+            "wallet",
+            "wallet_sig",
+            "enc_key",
+            "payment_bridges",
+            "seq",
+            "created",
+        ],
         peer_id=_PEER_ID,
         name=_wire("ProfileBody", "name"),
         avatar=_wire("ProfileBody", "avatar", "an image CID"),
@@ -261,6 +272,9 @@ SCHEMAS: Final[JSON] = {
         enc_key=_nullable(
             _string("hex", pattern="^[0-9a-f]{64}$"),
             "the X25519 key direct messages to this member are sealed to",
+        ),
+        payment_bridges=_array(
+            _PEER_ID, "the Stripe bridges this member takes payments through ([bridges] stripe)"
         ),
         seq=_integer("the version"),
         created=_MS,

@@ -140,6 +140,10 @@ class Profiles(Protocol):
         wallet_sig: bytes | None = None,
     ) -> Record: ...
 
+    def outdated(self) -> bool:
+        """Whether this node's profile lacks what the node adds to it (keys, bridges)."""
+        ...
+
     async def republish(self) -> Record:
         """This node's profile again, with its current direct-message key."""
         ...

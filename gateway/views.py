@@ -48,6 +48,7 @@ def profile_json(record: Record) -> dict[str, Any]:
         "wallet": body.wallet,
         "wallet_sig": None if body.wallet_sig is None else "0x" + body.wallet_sig.hex(),
         "enc_key": None if body.enc_key is None else body.enc_key.hex(),
+        "payment_bridges": list(body.payment_bridges),
         "seq": record.seq,
         "created": record.created,
     }

@@ -5,7 +5,7 @@ OpenAI-compatible server through the operator's key (node/ai.py). Text streams b
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from zion.node.ai import AiBackend, AiUpstreamBusy, AiUpstreamError
@@ -23,7 +23,7 @@ class AiBridge:
     def offer_details(self) -> dict[str, Any]:
         return {"model": self._model, "embedding_model": self._embedding_model}
 
-    async def handle(self, asker: str, request: bridge.Request) -> AsyncIterator[bridge.Reply]:
+    async def handle(self, asker: str, request: bridge.Request) -> AsyncGenerator[bridge.Reply]:
         try:
             if isinstance(request, bridge.Embed):
                 yield await self._embed(request)

@@ -20,6 +20,7 @@ from zion.gateway.views import listing_json
 from zion.node.bridges import BridgeClient, BridgeError, as_service_error
 from zion.node.recommend import Recommendations, Recommender
 from zion.protocols import bridge
+from zion.protocols.errors import ProtocolError
 from zion.protocols.records import ListingBody, Record
 from zion.storage.records import RecordStore
 
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_WORDS: Final = 12
 CONTEXT_PER_WORD: Final = 50
 MAX_RECOMMENDATIONS: Final = 50
+#: Room kept in an ``ask`` request for its question and encoding, and the encoding's cost per
+#: context listing (map keys, lengths).
+CONTEXT_MARGIN_BYTES: Final = 2048
+CONTEXT_ITEM_OVERHEAD_BYTES: Final = 32
 _WORD: Final = re.compile(r"\w{3,}")
 #: Words too common to say what a question is about.
 _STOPWORDS: Final = frozenset(
@@ -85,23 +90,20 @@ class AssistantService:
 
     def draft(self, notes: str, title: str, category: str) -> AsyncIterator[dict[str, Any]]:
         try:
-            request = bridge.Draft(notes=notes, title=title, category=category)
-            bridge.encode_request(request)  # the limits are checked as it is encoded
-        except Exception as exc:
-            raise InvalidInput(f"cannot draft from that: {exc}") from None
+            request = bridge.checked(bridge.Draft(notes=notes, title=title, category=category))
+        except ProtocolError as exc:
+            raise InvalidInput(f"cannot draft from that: {exc.detail}") from None
+        assert isinstance(request, bridge.Draft)
         return self._stream(request, [])
 
     def ask(self, question: str) -> AsyncIterator[dict[str, Any]]:
         context = self._context(question)
         try:
-            request = bridge.Ask(
-                question=question,
-                listings=[bridge.ContextListing(id=r.id, text=_listing_text(r)) for r in context],
-            )
-            bridge.encode_request(request)
-        except Exception as exc:
-            raise InvalidInput(f"cannot ask that: {exc}") from None
-        return self._stream(request, [r.id for r in context])
+            request = bridge.checked(bridge.Ask(question=question, listings=context))
+        except ProtocolError as exc:
+            raise InvalidInput(f"cannot ask that: {exc.detail}") from None
+        assert isinstance(request, bridge.Ask)
+        return self._stream(request, [item.id for item in context])
 
     async def _stream(
         self, request: bridge.Draft | bridge.Ask, context: list[str]
@@ -132,8 +134,9 @@ class AssistantService:
         known = next((b for b in self._client.directory.all() if b.peer_id == peer), None)
         return {"bridge": peer, "name": known.name if known else "AI bridge"}
 
-    def _context(self, question: str) -> list[Record]:
-        """The listings sharing the most words with the question (ties: newest first)."""
+    def _context(self, question: str) -> list[bridge.ContextListing]:
+        """The listings sharing the most words with the question (ties: newest first), as
+        many as fit in one request (text in some scripts takes 3 bytes a character)."""
         words = [w for w in _WORD.findall(question.lower()) if w not in _STOPWORDS]
         scores: dict[str, tuple[int, Record]] = {}
         for word in words[:MAX_QUESTION_WORDS]:
@@ -141,16 +144,24 @@ class AssistantService:
                 hits, _ = scores.get(record.id, (0, record))
                 scores[record.id] = (hits + 1, record)
         ranked = sorted(scores.values(), key=lambda item: (-item[0], -item[1].created))
-        return [record for _, record in ranked[: bridge.MAX_CONTEXT_LISTINGS]]
+        budget = bridge.MAX_REQUEST_BYTES - CONTEXT_MARGIN_BYTES - len(question.encode())
+        context: list[bridge.ContextListing] = []
+        for _, record in ranked[: bridge.MAX_CONTEXT_LISTINGS]:
+            item = bridge.ContextListing(id=record.id, text=_listing_text(record))
+            cost = len(item.id) + len(item.text.encode()) + CONTEXT_ITEM_OVERHEAD_BYTES
+            if cost > budget:
+                break
+            budget -= cost
+            context.append(item)
+        return context
 
     # --- vectors ---------------------------------------------------------------------------
 
     async def embed(self, texts: list[str]) -> dict[str, Any]:
         try:
-            request = bridge.Embed(texts=texts)
-            bridge.encode_request(request)
-        except Exception as exc:
-            raise InvalidInput(f"cannot embed that: {exc}") from None
+            request = bridge.checked(bridge.Embed(texts=texts))
+        except ProtocolError as exc:
+            raise InvalidInput(f"cannot embed that: {exc.detail}") from None
         try:
             async with aclosing(self._client.call("ai", request)) as replies:
                 async for peer, reply in replies:
@@ -167,8 +178,11 @@ class AssistantService:
 
     async def _embed_vectors(self, texts: list[str]) -> list[list[float]]:
         """Embeddings for the recommender, in batches the protocol allows; raises when no
-        bridge helps (the recommender then ranks locally)."""
-        if not self._client.available("ai"):
+        bridge helps (the recommender then ranks locally). Only a bridge this node's config
+        names (or its own) is asked: recommendations run in the background, on every listing
+        page, and should neither spend quota at nor tell browsing habits to a bridge the
+        member did not choose."""
+        if not self._client.available("ai", configured_only=True):
             raise BridgeError("no-bridge", "no AI bridge")
         vectors: list[list[float]] = []
         for start in range(0, len(texts), bridge.MAX_EMBED_TEXTS):
@@ -176,7 +190,8 @@ class AssistantService:
                 t[: bridge.MAX_EMBED_TEXT_CHARS] or "-"
                 for t in texts[start : start + bridge.MAX_EMBED_TEXTS]
             ]
-            async with aclosing(self._client.call("ai", bridge.Embed(texts=batch))) as replies:
+            calling = self._client.call("ai", bridge.Embed(texts=batch), configured_only=True)
+            async with aclosing(calling) as replies:
                 async for _, reply in replies:
                     if isinstance(reply, bridge.Vectors):
                         vectors += [bridge.unpack_vector(v) for v in reply.vectors]

@@ -130,6 +130,8 @@ class BridgeHost:
     async def aclose(self) -> None:
         if self._ai_backend is not None:
             await self._ai_backend.aclose()
+        if self.stripe is not None:
+            await self.stripe.aclose()
 
 
 def _policy(

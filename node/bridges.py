@@ -16,7 +16,8 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -48,13 +49,18 @@ MAX_TOKEN_CACHE: Final = 4096
 MAX_KNOWN_BRIDGES: Final = 200
 #: Bridges tried for one request before giving up.
 MAX_BRIDGES_TRIED: Final = 3
+#: A member's node waits at most this long for a whole answer (a bridge works on one for
+#: up to ANSWER_TIMEOUT_S).
+ANSWER_DEADLINE_S: Final = ANSWER_TIMEOUT_S + 10
+#: Answers one service works on at once; more requests are told the bridge is busy.
+MAX_CONCURRENT_ANSWERS: Final = 16
 
 #: Why a member's request failed without a bridge's answer.
 NO_BRIDGE: Final = "no-bridge"
 UNREACHABLE: Final = "unreachable"
 TIMEOUT: Final = "timeout"
 
-Handler = Callable[[str, bridge.Request], AsyncIterator[bridge.Reply]]
+Handler = Callable[[str, bridge.Request], AsyncGenerator[bridge.Reply]]
 
 
 class BridgeError(NodeError):
@@ -109,34 +115,39 @@ BalanceOf = Callable[[str], Awaitable[int]]
 
 
 class TokenHolders:
-    """Is this peer a DAO token holder? Its profile must link a wallet (the link is signed by
-    the wallet, checked when the profile was stored) whose balance is at least the minimum."""
+    """Which DAO token holder is this peer? Its profile must link a wallet (the link is signed
+    by the wallet, checked when the profile was stored) whose balance is at least the minimum.
+    The answer is the wallet: one wallet linked from many peers is still one member."""
 
     def __init__(self, records: RecordStore, balance_of: BalanceOf, minimum: int) -> None:
         self._records = records
         self._balance_of = balance_of
         self._minimum = minimum
-        self._cache: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
 
-    async def holds(self, peer: str) -> bool:
+    async def wallet_of(self, peer: str) -> str | None:
         now = time.monotonic()
         cached = self._cache.get(peer)
         if cached is not None and now - cached[0] < TOKEN_CACHE_S:
             return cached[1]
         profile = self._records.head(peer, "profile")
         if profile is None or not isinstance(profile.body, ProfileBody) or not profile.body.wallet:
-            return False  # not cached: the profile may arrive any moment
+            return None  # not cached: the profile may arrive any moment
+        wallet = profile.body.wallet
         try:
-            balance = await self._balance_of(profile.body.wallet)
+            balance = await self._balance_of(wallet)
         except Exception as exc:  # the chain is down: deny, and ask again next time
             log.warning("bridge: cannot check %s's token balance: %s", peer, exc)
-            return False
-        holds = balance >= self._minimum
-        self._cache[peer] = (now, holds)
+            return None
+        holder = wallet.lower() if balance >= self._minimum else None
+        self._cache[peer] = (now, holder)
         self._cache.move_to_end(peer)
         if len(self._cache) > MAX_TOKEN_CACHE:
             self._cache.popitem(last=False)
-        return holds
+        return holder
+
+    async def holds(self, peer: str) -> bool:
+        return await self.wallet_of(peer) is not None
 
 
 @dataclass(frozen=True)
@@ -154,13 +165,16 @@ class AccessPolicy:
         if self.mode == "allowlist" and not self.allow:
             raise NodeError('access = "allowlist" needs at least one peer ID in allow')
 
-    async def allows(self, peer: str) -> bool:
+    async def account(self, peer: str) -> str | None:
+        """Who is asking, as limits and quotas count them (the peer, or for token access the
+        wallet), or None if they may not ask at all."""
         if self.mode == "open":
-            return True
+            return peer
         if self.mode == "allowlist":
-            return peer in self.allow
+            return peer if peer in self.allow else None
         assert self.token_holders is not None
-        return await self.token_holders.holds(peer)
+        wallet = await self.token_holders.wallet_of(peer)
+        return f"wallet:{wallet}" if wallet is not None else None
 
 
 class BridgeServer:
@@ -183,7 +197,10 @@ class BridgeServer:
         self._store = store
         self._handler = handler
         self._clock = clock
-        self._limiter = PeerRateLimiter(config.rate_per_minute / 60, config.burst)
+        # Per peer before the policy is asked (asking may cost a chain call), then per account.
+        self._peer_limiter = PeerRateLimiter(config.rate_per_minute / 60, config.burst)
+        self._account_limiter = PeerRateLimiter(config.rate_per_minute / 60, config.burst)
+        self._working = trio.CapacityLimiter(MAX_CONCURRENT_ANSWERS)
         self.served = 0
         self.refused: dict[str, int] = {}
 
@@ -203,10 +220,19 @@ class BridgeServer:
         try:
             with trio.fail_after(REQUEST_TIMEOUT_S):
                 data = await framed.receive()
-            with trio.move_on_after(ANSWER_TIMEOUT_S):
-                async for reply in self.answer(asker, data):
-                    await framed.send(bridge.encode_reply(reply))
-            await stream.close()
+            with trio.move_on_after(ANSWER_TIMEOUT_S) as answering:
+                async with aclosing(self.answer(asker, data)) as replies:
+                    async for reply in replies:
+                        await framed.send(bridge.encode_reply(reply))
+            if answering.cancelled_caught:
+                with trio.fail_after(1):
+                    await framed.send(
+                        bridge.encode_reply(
+                            bridge.error(bridge.UPSTREAM_FAILED, "the answer took too long")
+                        )
+                    )
+            with trio.fail_after(1):
+                await stream.close()
         except (ProtocolError, StreamClosed, trio.TooSlowError) as exc:
             log.info("bridge %s: dropping a request from %s: %s", self.service, asker, exc)
             await _reset(stream)
@@ -214,44 +240,68 @@ class BridgeServer:
             log.debug("bridge %s: request from %s ended: %r", self.service, asker, exc)
             await _reset(stream)
 
-    async def answer(self, asker: str, data: bytes) -> AsyncIterator[bridge.Reply]:
+    async def answer(self, asker: str, data: bytes) -> AsyncGenerator[bridge.Reply]:
         """The replies to one request. Never raises for what the asker sent."""
-        refusal = await self._refusal(asker)
+        refusal, account = await self._admit(asker)
         if refusal is not None:
             self.refused[refusal.reason] = self.refused.get(refusal.reason, 0) + 1
             yield refusal
             return
+        assert account is not None
         try:
             request = bridge.decode_request(data, self._requests)
         except ProtocolError as exc:
             yield bridge.error(bridge.BAD_REQUEST, str(exc))
             return
-        quota = self._config.quota_per_day
-        if quota and not self._store.take_quota(self.service, asker, now_ms(), quota):
-            yield bridge.error(
-                bridge.QUOTA_EXHAUSTED, f"{quota} requests a day; try again tomorrow (UTC)"
-            )
+        config = self._config
+        spent = self._store.take_quota(
+            self.service, account, now_ms(), config.quota_per_day, config.total_per_day
+        )
+        if spent is not None:
+            self.refused[bridge.QUOTA_EXHAUSTED] = self.refused.get(bridge.QUOTA_EXHAUSTED, 0) + 1
+            yield bridge.error(bridge.QUOTA_EXHAUSTED, _quota_message(config, spent))
             return
-        self.served += 1
-        async for reply in self._handler(asker, request):
-            yield reply
+        try:
+            self._working.acquire_nowait()
+        except trio.WouldBlock:
+            yield bridge.error(bridge.RATE_LIMITED, "the bridge is busy; try again shortly")
+            return
+        try:
+            self.served += 1
+            async with aclosing(self._handler(asker, request)) as replies:
+                async for reply in replies:
+                    yield reply
+        finally:
+            self._working.release()
 
-    async def answer_own(self, asker: str, data: bytes) -> AsyncIterator[bridge.Reply]:
+    async def answer_own(self, asker: str, data: bytes) -> AsyncGenerator[bridge.Reply]:
         """This node's own request (its member using its own bridge): no limits apply."""
         try:
             request = bridge.decode_request(data, self._requests)
         except ProtocolError as exc:
             yield bridge.error(bridge.BAD_REQUEST, str(exc))
             return
-        async for reply in self._handler(asker, request):
-            yield reply
+        async with aclosing(self._handler(asker, request)) as replies:
+            async for reply in replies:
+                yield reply
 
-    async def _refusal(self, asker: str) -> bridge.Error | None:
-        if not self._limiter.allow(asker, self._clock()):
-            return bridge.error(bridge.RATE_LIMITED, "too many requests; slow down")
-        if not await self._policy.allows(asker):
-            return bridge.error(bridge.FORBIDDEN, _forbidden_message(self._policy.mode))
-        return None
+    async def _admit(self, asker: str) -> tuple[bridge.Error | None, str | None]:
+        """(refusal, None), or (None, the account the request counts against)."""
+        slow_down = bridge.error(bridge.RATE_LIMITED, "too many requests; slow down")
+        if not self._peer_limiter.allow(asker, self._clock()):
+            return slow_down, None
+        account = await self._policy.account(asker)
+        if account is None:
+            return bridge.error(bridge.FORBIDDEN, _forbidden_message(self._policy.mode)), None
+        if account != asker and not self._account_limiter.allow(account, self._clock()):
+            return slow_down, None
+        return None, account
+
+
+def _quota_message(config: BridgeAccessConfig, spent: str) -> str:
+    if spent == "member":
+        return f"{config.quota_per_day} requests a day per member; try again tomorrow (UTC)"
+    return "the bridge has answered all it will today; try again tomorrow (UTC)"
 
 
 def policy_name(access: str) -> Literal["open", "allowlist", "token"]:
@@ -333,7 +383,9 @@ class BridgeDirectory:
         return found
 
     def all(self) -> list[KnownBridge]:
-        announced = {known.peer_id: known for known in self.announced()}
+        announced = {
+            known.peer_id: known for known in self.announced() if known.peer_id != self._own
+        }
         out: list[KnownBridge] = []
         for service, addrs in self._configured.items():
             for addr in addrs:
@@ -360,14 +412,24 @@ class BridgeDirectory:
             out.extend(announced.values())
         return out
 
-    def for_service(self, service: str) -> list[KnownBridge]:
-        configured = [addr.rsplit("/p2p/", 1)[1] for addr in self._configured.get(service, [])]
+    def configured(self, service: str) -> list[str]:
+        """The peer IDs of the bridges this node's config names for ``service``, in order."""
+        return [addr.rsplit("/p2p/", 1)[1] for addr in self._configured.get(service, [])]
+
+    def for_service(
+        self, service: str, *, among: Collection[str] | None = None, configured_only: bool = False
+    ) -> list[KnownBridge]:
+        """Bridges offering ``service``, configured ones first in config order. ``among``:
+        only these peers (a seller's payment bridges); ``configured_only``: none that merely
+        announced themselves."""
+        configured = self.configured(service)
         candidates = [
             known
             for known in self.all()
-            if known.peer_id in configured or (known.offer(service) is not None)
+            if (known.peer_id in configured or known.offer(service) is not None)
+            and (among is None or known.peer_id in among)
+            and (known.peer_id in configured or not configured_only)
         ]
-        # Configured for this service first, in config order; the rest keep their order.
         candidates.sort(
             key=lambda known: (
                 configured.index(known.peer_id) if known.peer_id in configured else len(configured)
@@ -382,7 +444,7 @@ def _service(name: str) -> Literal["stripe", "ai"]:
 
 OpenStream = Callable[[str, str], Awaitable[Any]]
 Connect = Callable[[str], Awaitable[str]]
-LocalAnswer = Callable[[str, bytes], AsyncIterator[bridge.Reply]]
+LocalAnswer = Callable[[str, bytes], AsyncGenerator[bridge.Reply]]
 
 
 class BridgeClient:
@@ -406,22 +468,35 @@ class BridgeClient:
         self._own = own_peer_id
         self._local = local or {}
 
-    def available(self, service: str) -> bool:
-        return service in self._local or bool(self.directory.for_service(service))
+    def available(self, service: str, *, configured_only: bool = False) -> bool:
+        return service in self._local or bool(
+            self.directory.for_service(service, configured_only=configured_only)
+        )
 
     async def call(
-        self, service: str, request: bridge.Request
+        self,
+        service: str,
+        request: bridge.Request,
+        *,
+        among: Collection[str] | None = None,
+        configured_only: bool = False,
     ) -> AsyncGenerator[tuple[str, bridge.Reply]]:
-        """(bridge peer ID, reply) for each reply of the first bridge that answers. Raises
-        BridgeError for an ``error`` reply, or when no bridge answers."""
+        """(bridge peer ID, reply) for each reply of the first bridge that answers, ending with
+        the final one. Raises BridgeError for an ``error`` reply, an answer that breaks the
+        protocol or ends early, or when no bridge answers. ``among`` and ``configured_only``
+        narrow the bridges tried (BridgeDirectory.for_service)."""
         data = bridge.encode_request(request)
-        if service in self._local:
-            async for reply in self._local[service](self._own, data):
-                yield self._own, _raise_error(reply, self._own)
+        expected = bridge.expected_replies(request)
+        if service in self._local and (among is None or self._own in among):
+            async with aclosing(self._local[service](self._own, data)) as replies:
+                async for reply in replies:
+                    yield self._own, _raise_error(reply, self._own)
             return
-        candidates = self.directory.for_service(service)[:MAX_BRIDGES_TRIED]
+        candidates = self.directory.for_service(
+            service, among=among, configured_only=configured_only
+        )[:MAX_BRIDGES_TRIED]
         if not candidates:
-            raise BridgeError(NO_BRIDGE, f"no {service} bridge is known to this node")
+            raise BridgeError(NO_BRIDGE, f"no {service} bridge for this is known to this node")
         last: BridgeError | None = None
         for known in candidates:
             try:
@@ -429,8 +504,10 @@ class BridgeClient:
             except BridgeError as exc:
                 last = exc
                 continue
-            async for reply in self._exchange(known.peer_id, stream, data):
-                yield known.peer_id, reply
+            exchange = self._exchange(known.peer_id, stream, data, expected)
+            async with aclosing(exchange) as replies:
+                async for reply in replies:
+                    yield known.peer_id, reply
             return
         assert last is not None
         raise last
@@ -455,17 +532,33 @@ class BridgeClient:
                 known.peer_id,
             ) from None
 
-    async def _exchange(self, peer: str, stream: Any, data: bytes) -> AsyncGenerator[bridge.Reply]:
+    async def _exchange(
+        self, peer: str, stream: Any, data: bytes, expected: tuple[type[bridge.Reply], ...]
+    ) -> AsyncGenerator[bridge.Reply]:
+        """The bridge's replies, each within ``timeout_s`` and all within ANSWER_DEADLINE_S,
+        of the kinds that answer this request, ending with a final one."""
         framed = FramedStream(stream, bridge.MAX_REPLY_BYTES)
+        deadline = trio.current_time() + ANSWER_DEADLINE_S
+        frames = chars = 0
         try:
             with trio.fail_after(self._timeout_s):
                 await framed.send(data)
             while True:
-                with trio.fail_after(self._timeout_s):
+                with trio.fail_at(min(deadline, trio.current_time() + self._timeout_s)):
                     try:
                         reply = bridge.decode_reply(await framed.receive())
                     except StreamClosed:
-                        return
+                        raise BridgeError(
+                            UNREACHABLE, "the bridge ended its answer early", peer
+                        ) from None
+                if not isinstance(reply, expected):
+                    raise BridgeError(
+                        UNREACHABLE, f"the bridge answered with {type(reply).__name__}", peer
+                    )
+                frames += 1
+                chars += len(reply.text) if isinstance(reply, bridge.Chunk) else 0
+                if frames > bridge.MAX_ANSWER_FRAMES or chars > bridge.MAX_ANSWER_CHARS:
+                    raise BridgeError(UNREACHABLE, "the bridge's answer is too long", peer)
                 yield _raise_error(reply, peer)
                 if isinstance(reply, bridge.PaymentCreated | bridge.Done | bridge.Vectors):
                     return
@@ -490,11 +583,16 @@ def _raise_error(reply: bridge.Reply, peer: str) -> bridge.Reply:
 
 
 async def _close(stream: Any) -> None:
-    with trio.move_on_after(1):
-        try:
-            await stream.close()
-        except Exception:  # already gone
-            return
+    """Close the stream even while being cancelled (a member who gave up waiting): shielded,
+    and reset if a close does not finish within a second."""
+    with trio.CancelScope(shield=True):
+        with trio.move_on_after(1) as closing:
+            try:
+                await stream.close()
+            except Exception:  # already gone
+                return
+        if closing.cancelled_caught:
+            await _reset(stream)
 
 
 async def _reset(stream: Any) -> None:

@@ -4,11 +4,14 @@ node (it talks to the bridges; this node never needs their secrets)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 import click
 
 from zion.node.errors import NodeError
+
+#: A bridge may take a while (it dials, checks, asks Stripe, which retries): wait for it.
+PAY_TIMEOUT_S: Final = 120.0
 
 
 def _money(amount: int, currency: str) -> str:
@@ -64,13 +67,16 @@ def bridge_refund(ctx: Any, payment_intent: str, amount: int | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
 @click.pass_obj
 def pay(ctx: Any, listing: str, as_json: bool) -> None:
-    """Start paying for LISTING (its ID) through a Stripe bridge.
+    """Start paying for LISTING (its ID) through a Stripe bridge the seller takes payments
+    through.
 
-    Prints the PaymentIntent and its client secret: the payment is confirmed with the card in
-    the web UI (or any Stripe.js page). `zion orders` shows it paid once the bridge's receipt
-    arrives.
+    Prints the PaymentIntent and its client secret: the card holder confirms the payment with
+    Stripe (Stripe.js with the bridge's publishable key). `zion orders` shows it paid once the
+    bridge's signed receipt arrives.
     """
-    order = ctx.client().post("/api/v1/payments", {"listing": listing})
+    order = ctx.client().request(
+        "POST", "/api/v1/payments", json={"listing": listing}, timeout=PAY_TIMEOUT_S
+    )
     if as_json:
         click.echo(json.dumps(order, indent=2))
         return

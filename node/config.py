@@ -169,6 +169,8 @@ class BridgeAccessConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tru
     rate_per_minute: Annotated[float, msgspec.Meta(gt=0, le=100_000)]
     burst: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
     quota_per_day: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+    #: Requests from everyone together per UTC day (0: no such cap): the operator's bill.
+    total_per_day: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
     terms: Annotated[str, msgspec.Meta(max_length=1000)]
 
     def __post_init__(self) -> None:
@@ -191,7 +193,7 @@ def _check_secret(owner: str, env: str, file: str) -> None:
 class StripeBridgeConfig(BridgeAccessConfig, kw_only=True):
     #: The Stripe API's base URL (empty: Stripe's own; set for a local fake such as localstripe).
     api_base: str
-    publishable_key: str
+    publishable_key: Annotated[str, msgspec.Meta(max_length=256)]
     secret_key_env: str
     secret_key_file: str
     webhook_secret_env: str
@@ -212,8 +214,8 @@ class StripeBridgeConfig(BridgeAccessConfig, kw_only=True):
 
 class AiBridgeConfig(BridgeAccessConfig, kw_only=True):
     base_url: str
-    model: str
-    embedding_model: str
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    embedding_model: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     api_key_env: str
     api_key_file: str
     timeout_s: PositiveSeconds
@@ -230,9 +232,14 @@ class BridgeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     #: Multiaddrs members dial to reach this bridge (empty: the listen addresses).
-    announce: list[str]
+    announce: Annotated[list[str], msgspec.Meta(max_length=8)]
     stripe: StripeBridgeConfig
     ai: AiBridgeConfig
+
+    def __post_init__(self) -> None:
+        for addr in self.announce:
+            if not _PEER_ADDR.match(addr) or len(addr) > 256:
+                raise ValueError(f"announce: {addr!r} is not a multiaddr ending in /p2p/<peer ID>")
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

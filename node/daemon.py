@@ -56,7 +56,6 @@ from zion.protocols import dm, gossip, sync
 from zion.protocols.cid import Cid
 from zion.protocols.errors import ProtocolError
 from zion.protocols.identity import peer_id_of
-from zion.protocols.records import PROFILE_SUBJECT, ProfileBody
 from zion.protocols.validation import Verdict
 from zion.storage.blockstore import Blockstore
 from zion.storage.bridges import BridgeStore
@@ -210,6 +209,9 @@ class ZionNode:
             local={server.service: server.answer_own for server in self.bridge_host.servers},
         )
         self._dao: Dao | None = None
+        payments = PaymentsService(
+            self.store, self.bridge_store, self.bridge_client, self.peer_id, self.bridge_host.stripe
+        )
         self.services = Services(
             node=NodeInfoService(self),
             market=MarketService(
@@ -217,7 +219,11 @@ class ZionNode:
             ),
             channels=ChannelService(self.store, self.publisher),
             profiles=ProfileService(
-                self.store, self.publisher, self.peer_id, lambda: self.dm_keys.current_public
+                self.store,
+                self.publisher,
+                self.peer_id,
+                lambda: self.dm_keys.current_public,
+                payments.payment_bridges,
             ),
             events=self.feed,
             content=self.content,
@@ -230,13 +236,7 @@ class ZionNode:
                 relayer=config.chain.relayer,
                 account=self.relayer_account,
             ),
-            payments=PaymentsService(
-                self.store,
-                self.bridge_store,
-                self.bridge_client,
-                self.peer_id,
-                self.bridge_host.stripe,
-            ),
+            payments=payments,
             assistant=AssistantService(
                 self.store, self.bridge_client, self.peer_id, embeddings=config.bridges.embeddings
             ),
@@ -251,14 +251,12 @@ class ZionNode:
             upload_limit=config.ipfs.max_upload_bytes,
         )
 
-    async def _publish_dm_key(self) -> None:
+    async def _republish_profile(self) -> None:
         """A profile written before this node had its current direct-message key (an older
-        version, a lost keyring) is republished, so members can reach it."""
-        head = self.store.head(self.peer_id, PROFILE_SUBJECT)
-        if head is None or not isinstance(head.body, ProfileBody):
-            return
-        if head.body.enc_key != self.dm_keys.current_public:
-            log.info("publishing this node's direct-message key in its profile")
+        version, a lost keyring) or its current payment bridges (a changed config) is
+        republished, so members can reach it and pay it."""
+        if self.services.profiles.outdated():
+            log.info("publishing this node's current key and payment bridges in its profile")
             await self.services.profiles.republish()
 
     async def _balance_of(self, wallet: str) -> int:
@@ -320,7 +318,7 @@ class ZionNode:
             self.content.announce = lambda cid: nursery.start_soon(self._provide, cid)
             nursery.start_soon(self.publisher.run, self.network.publish)
             nursery.start_soon(self.dms.run)
-            nursery.start_soon(self._publish_dm_key)
+            nursery.start_soon(self._republish_profile)
             nursery.start_soon(self.dms.fetch_periodically)
             nursery.start_soon(self._sync_on_connect, nursery)
             nursery.start_soon(self._sync_periodically, nursery)

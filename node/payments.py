@@ -1,8 +1,16 @@
 """Paying for listings through a Stripe bridge, and the orders this member is part of.
 
-An order is a payment this member started (kept in its database until a receipt arrives) or a
-receipt naming this member as buyer or seller. Receipts are records signed by the bridge that
-took the payment, gossiped like any other; a refund is a newer version of the same receipt.
+Who is believed about a payment:
+
+- A seller names the Stripe bridges it takes payments through, in its profile
+  (``payment_bridges``, from its ``[bridges] stripe`` config). A buyer pays only through one of
+  those; if the seller names none, only through a bridge the buyer's own config names. A
+  bridge that merely announced itself never gets a buyer's money.
+- A buyer believes only the receipt signed by the bridge it paid through, for that payment,
+  naming it as buyer, for the listing and amount it asked.
+- A seller believes only receipts signed by its own payment bridges (or by itself).
+
+Anyone can sign a ``receipt`` record; these rules are what make one mean "paid".
 """
 
 from __future__ import annotations
@@ -15,12 +23,12 @@ from zion.node.bridges import BridgeClient, BridgeError, as_service_error
 from zion.node.clock import now_ms
 from zion.node.stripe_bridge import StripeBridge
 from zion.protocols import bridge
-from zion.protocols.records import ListingBody, ReceiptBody, Record
+from zion.protocols.records import PROFILE_SUBJECT, ListingBody, ProfileBody, ReceiptBody, Record
 from zion.storage.bridges import BridgeStore, Order
 from zion.storage.records import RecordStore
 
-#: Receipts read to list this member's orders (newest first).
-MAX_RECEIPTS_READ: Final = 10_000
+#: Receipts read per trusted bridge to list a seller's sales (newest first).
+MAX_RECEIPTS_PER_BRIDGE: Final = 1000
 
 
 class PaymentsService:
@@ -38,6 +46,13 @@ class PaymentsService:
         self._peer_id = peer_id
         self._own_bridge = own_bridge
 
+    def payment_bridges(self) -> list[str]:
+        """The Stripe bridges this member takes payments through (published in its profile)."""
+        bridges = self._client.directory.configured("stripe")
+        if self._own_bridge is not None:
+            bridges = [self._peer_id, *bridges]
+        return list(dict.fromkeys(bridges))
+
     def _listing(self, listing: str) -> Record:
         record = self._records.get(listing) if listing.startswith("b") else None
         if record is None:
@@ -46,9 +61,15 @@ class PaymentsService:
             raise NotFound(f"no listing {listing[:80]!r}")
         return record
 
+    def _accepted_by(self, seller: str) -> list[str]:
+        profile = self._records.head(seller, PROFILE_SUBJECT)
+        if profile is not None and isinstance(profile.body, ProfileBody):
+            return list(profile.body.payment_bridges)
+        return []
+
     async def pay(self, listing: str) -> dict[str, Any]:
-        """Ask a Stripe bridge for a PaymentIntent for ``listing`` (a subject or record ID) at
-        the price this node has for it. BridgeError says why not."""
+        """Ask a Stripe bridge the seller takes payments through for a PaymentIntent for
+        ``listing`` (a listing ID or record ID) at the price this node has for it."""
         record = self._listing(listing)
         body = record.body
         assert isinstance(body, ListingBody)
@@ -56,25 +77,46 @@ class PaymentsService:
             raise InvalidInput("this is your own listing")
         if body.price.amount == 0:
             raise InvalidInput("this listing has no price to pay")
+        accepted = self._accepted_by(record.author)
         request = bridge.Pay(
             listing=record.id,
             amount=body.price.amount,
             currency=body.price.currency,
             record=record.block,
         )
+        calling = self._client.call(
+            "stripe", request, among=accepted or None, configured_only=not accepted
+        )
         try:
-            async with aclosing(self._client.call("stripe", request)) as replies:
+            async with aclosing(calling) as replies:
                 async for peer, reply in replies:
                     if isinstance(reply, bridge.PaymentCreated):
-                        return self._started(record, peer, reply)
+                        return self._started(record, body, peer, reply)
         except BridgeError as exc:
+            if exc.reason == "no-bridge":
+                exc.message = (
+                    "none of the seller's payment bridges is known to this node"
+                    if accepted
+                    else "the seller names no payment bridge, and [bridges] stripe names none"
+                )
             raise as_service_error(exc) from None
         raise InvalidInput("the bridge answered without a payment")
 
-    def _started(self, record: Record, peer: str, reply: bridge.PaymentCreated) -> dict[str, Any]:
+    def _started(
+        self, record: Record, body: ListingBody, peer: str, reply: bridge.PaymentCreated
+    ) -> dict[str, Any]:
+        if (reply.amount, reply.currency) != (body.price.amount, body.price.currency):
+            raise as_service_error(
+                BridgeError(
+                    bridge.PRICE_MISMATCH,
+                    "the bridge asked for another amount than the price",
+                    peer,
+                )
+            )
         order = Order(
             payment_intent=reply.payment_intent,
             listing=record.id,
+            listing_subject=record.subject,
             bridge=peer,
             seller=record.author,
             amount=reply.amount,
@@ -84,26 +126,29 @@ class PaymentsService:
         )
         self._store.add_order(order)
         return {
-            **self._order_json(order, None),
-            "client_secret": reply.client_secret,
+            **self._order_json(order),
             "publishable_key": reply.publishable_key,
             "stripe_status": reply.status,
         }
 
     def orders(self) -> list[dict[str, Any]]:
-        receipts = self._receipts()
-        out = []
-        for order in self._store.orders():
-            out.append(self._order_json(order, receipts.pop(order.payment_intent, None)))
-        for receipt in receipts.values():
-            out.append(self._receipt_json(receipt))
+        out = [self._order_json(order) for order in self._store.orders()]
+        bought = {item["payment_intent"] for item in out}
+        for receipt in self._trusted_receipts():
+            body = receipt.body
+            assert isinstance(body, ReceiptBody)
+            if body.payment_intent not in bought:
+                out.append(self._receipt_json(receipt))
         out.sort(key=lambda item: item["created"], reverse=True)
         return out
 
     def order(self, payment_intent: str) -> dict[str, Any]:
-        for item in self.orders():
-            if item["payment_intent"] == payment_intent:
-                return item
+        order = self._store.order(payment_intent)
+        if order is not None:
+            return self._order_json(order)
+        for receipt in self._trusted_receipts():
+            if receipt.subject == payment_intent:
+                return self._receipt_json(receipt)
         raise NotFound(f"no order {payment_intent[:80]!r}")
 
     async def refund(self, payment_intent: str, amount: int | None) -> dict[str, Any]:
@@ -120,35 +165,47 @@ class PaymentsService:
             raise Conflict(str(exc)) from None
         return self._receipt_json(record)
 
-    def _receipts(self) -> dict[str, Record]:
-        """Receipts naming this member (or, on a bridge, every one it signed)."""
-        found: dict[str, Record] = {}
-        for record in self._records.of_kind("receipt", MAX_RECEIPTS_READ):
-            body = record.body
-            if not isinstance(body, ReceiptBody):
-                continue
-            if self._peer_id in (body.buyer, body.seller, record.author):
-                found.setdefault(body.payment_intent, record)
+    def _trusted_receipts(self) -> list[Record]:
+        """Receipts of sales (this member as seller) from its own payment bridges, and those
+        this node signed as a bridge."""
+        found: list[Record] = []
+        for author in self.payment_bridges():
+            for record in self._records.of_kind_by("receipt", author, MAX_RECEIPTS_PER_BRIDGE):
+                body = record.body
+                if isinstance(body, ReceiptBody) and self._peer_id in (body.seller, author):
+                    found.append(record)
         return found
 
-    def _listing_fields(self, listing_cid: str) -> dict[str, Any]:
-        """The listing as the API names it (its subject), if this node has that version."""
-        record = self._records.get(listing_cid)
-        known = record is not None and isinstance(record.body, ListingBody)
-        return {
-            "listing": record.subject if record is not None and known else None,
-            "listing_cid": listing_cid,
-            "title": record.body.title
-            if record is not None and isinstance(record.body, ListingBody)
-            else None,
-        }
+    def _receipt_for(self, order: Order) -> Record | None:
+        """The receipt for a payment this member made: from the bridge it paid through, for
+        what it asked to pay."""
+        record = self._records.head(order.bridge, order.payment_intent)
+        body = record.body if record is not None else None
+        if (
+            isinstance(body, ReceiptBody)
+            and body.buyer == self._peer_id
+            and body.listing == order.listing
+            and (body.amount, body.currency) == (order.amount, order.currency)
+        ):
+            return record
+        return None
 
-    def _order_json(self, order: Order, receipt: Record | None) -> dict[str, Any]:
+    def _listing_fields(self, subject: str, seller: str, listing_cid: str) -> dict[str, Any]:
+        """The listing as the API names it (its ID), and its title if this node has it."""
+        current = self._records.listing(subject, prefer_author=seller)
+        title = None
+        if current is not None and current.author == seller:
+            assert isinstance(current.body, ListingBody)
+            title = current.body.title
+        return {"listing": subject, "listing_cid": listing_cid, "title": title}
+
+    def _order_json(self, order: Order) -> dict[str, Any]:
+        receipt = self._receipt_for(order)
         if receipt is not None:
             return self._receipt_json(receipt)
         return {
             "payment_intent": order.payment_intent,
-            **self._listing_fields(order.listing),
+            **self._listing_fields(order.listing_subject, order.seller, order.listing),
             "role": "buyer",
             "buyer": self._peer_id,
             "seller": order.seller,
@@ -158,6 +215,7 @@ class PaymentsService:
             "refunded": 0,
             "bridge": order.bridge,
             "receipt": None,
+            "client_secret": order.client_secret,
             "created": order.created,
         }
 
@@ -173,7 +231,7 @@ class PaymentsService:
         )
         return {
             "payment_intent": body.payment_intent,
-            **self._listing_fields(body.listing),
+            **self._listing_fields(body.listing_subject, body.seller, body.listing),
             "role": role,
             "buyer": body.buyer,
             "seller": body.seller,

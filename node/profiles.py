@@ -1,4 +1,5 @@
-"""The member's profile: display name, avatar, and an optional wallet link."""
+"""The member's profile: display name, avatar, an optional wallet link, and what the node
+adds itself: its direct-message key and its payment bridges."""
 
 from __future__ import annotations
 
@@ -20,13 +21,16 @@ class ProfileService:
         publisher: Publisher,
         peer_id: str,
         enc_key: Callable[[], bytes | None] = lambda: None,
+        payment_bridges: Callable[[], list[str]] = list,
     ) -> None:
-        """``enc_key``: this node's current direct-message key (node.dmkeys), published in
-        every profile it writes."""
+        """``enc_key``: this node's current direct-message key (node.dmkeys);
+        ``payment_bridges``: the Stripe bridges it takes payments through (node.payments).
+        Both are published in every profile it writes."""
         self._store = store
         self._publisher = publisher
         self._peer_id = peer_id
         self._enc_key = enc_key
+        self._payment_bridges = payment_bridges
 
     def get(self, author: str) -> Record:
         record = self._store.head(author, PROFILE_SUBJECT)
@@ -51,6 +55,7 @@ class ProfileService:
                     "wallet": wallet,
                     "wallet_sig": wallet_sig,
                     "enc_key": self._enc_key(),
+                    "payment_bridges": self._payment_bridges(),
                 },
                 ProfileBody,
             )
@@ -61,6 +66,14 @@ class ProfileService:
             raise InvalidInput(str(exc).replace("$.", "")) from None
         except ProtocolError as exc:
             raise InvalidInput(exc.detail) from None
+
+    def outdated(self) -> bool:
+        """Whether this node's profile lacks its current key or payment bridges."""
+        current = self._store.head(self._peer_id, PROFILE_SUBJECT)
+        if current is None or not isinstance(current.body, ProfileBody):
+            return False
+        body = current.body
+        return (body.enc_key, body.payment_bridges) != (self._enc_key(), self._payment_bridges())
 
     async def republish(self) -> Record:
         current = self._store.head(self._peer_id, PROFILE_SUBJECT)

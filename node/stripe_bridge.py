@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -67,6 +67,9 @@ class WebhookOutcome:
     #: What was done: "receipt" (published), "refund" (published) or "ignored".
     action: str
     receipt: str | None = None
+    #: Whether the event is settled for good (remembered, so never acted on again). An event
+    #: for a payment not known yet, or a refund before its payment, may matter later.
+    final: bool = True
 
 
 class StripeBridge:
@@ -86,10 +89,11 @@ class StripeBridge:
         self._publisher = publisher
         self._peer_id = publisher.author
         base = {"api": config.api_base} if config.api_base else None
+        self._http = stripe.HTTPXClient(timeout=STRIPE_TIMEOUT_S)
         self._client = stripe.StripeClient(
             secret_key,
             base_addresses=base,  # type: ignore[arg-type]
-            http_client=stripe.HTTPXClient(timeout=STRIPE_TIMEOUT_S),
+            http_client=self._http,
             max_network_retries=STRIPE_RETRIES,
         )
         self._lock = trio.Lock()
@@ -102,7 +106,7 @@ class StripeBridge:
 
     # --- pay -------------------------------------------------------------------------------
 
-    async def handle(self, buyer: str, request: bridge.Request) -> AsyncIterator[bridge.Reply]:
+    async def handle(self, buyer: str, request: bridge.Request) -> AsyncGenerator[bridge.Reply]:
         assert isinstance(request, bridge.Pay)
         yield await self.pay(buyer, request)
 
@@ -132,12 +136,15 @@ class StripeBridge:
                 options={"idempotency_key": key},
             )
         except stripe.StripeError as exc:
-            log.warning("stripe bridge: Stripe refused a PaymentIntent: %s", exc.user_message)
-            return bridge.error(bridge.UPSTREAM_FAILED, f"Stripe: {exc.user_message or exc}")
+            # Stripe's own text stays in the operator's log: it may describe the account.
+            log.warning("stripe bridge: Stripe refused a PaymentIntent: %s", exc)
+            code = f" ({exc.code})" if exc.code else ""
+            return bridge.error(bridge.UPSTREAM_FAILED, f"Stripe did not take the payment{code}")
         self._store.add_payment(
             Payment(
                 payment_intent=intent.id,
                 listing=listing.id,
+                listing_subject=listing.subject,
                 buyer=buyer,
                 seller=listing.author,
                 amount=body.price.amount,
@@ -164,13 +171,16 @@ class StripeBridge:
         listing = self._records.get(request.listing)
         if listing is None and request.record is not None:
             verdict, record = records.validate_record(request.record, now)
-            if verdict.verdict is Verdict.REJECT or record is None:
-                reason = verdict.reason
-                if reason == "bad-signature":
-                    return bridge.error(
-                        bridge.BAD_SIGNATURE, "the listing's signature does not match its content"
-                    )
-                return bridge.error(bridge.BAD_REQUEST, f"the listing record is invalid: {reason}")
+            if verdict.reason == "bad-signature":
+                return bridge.error(
+                    bridge.BAD_SIGNATURE, "the listing's signature does not match its content"
+                )
+            if verdict.reason == "expired":
+                return bridge.error(bridge.EXPIRED, "the listing has expired")
+            if verdict.verdict is not Verdict.ACCEPT or record is None:
+                return bridge.error(
+                    bridge.BAD_REQUEST, f"the listing record is not valid: {verdict.reason}"
+                )
             if record.id != request.listing:
                 return bridge.error(bridge.BAD_REQUEST, "the record sent is not that listing")
             listing = record
@@ -179,7 +189,7 @@ class StripeBridge:
         if not isinstance(listing.body, ListingBody):
             return bridge.error(bridge.BAD_REQUEST, f"{request.listing} is not a listing")
         head = self._records.head(listing.author, listing.subject)
-        if head is not None and isinstance(head.body, TombstoneBody):
+        if head is not None and isinstance(head.body, TombstoneBody) and head.seq > listing.seq:
             return bridge.error(bridge.DELETED, "the seller deleted this listing")
         if head is not None and head.seq > listing.seq and isinstance(head.body, ListingBody):
             listing = head  # the seller changed it: the current version's price applies
@@ -230,14 +240,15 @@ class StripeBridge:
                 outcome = await self._act(event.type, event.data.object)
             except (ValueError, TypeError, AttributeError) as exc:
                 raise WebhookRefused(400, f"malformed {event.type} event: {exc}") from None
-            self._store.remember_event(event.id, signed_at, now_ms())
+            if outcome.final:
+                self._store.remember_event(event.id, signed_at, now_ms())
         return outcome
 
     async def _act(self, kind: str, obj: Any) -> WebhookOutcome:
         if kind == SUCCEEDED:
             payment = self._store.payment(str(_field(obj, "id")))
-            if payment is None:
-                return WebhookOutcome(kind, "ignored")  # not a payment this bridge started
+            if payment is None:  # not a payment this bridge started (or not yet stored)
+                return WebhookOutcome(kind, "ignored", final=False)
             if (int(_field(obj, "amount") or 0), str(_field(obj, "currency")).upper()) != (
                 payment.amount,
                 payment.currency,
@@ -251,7 +262,7 @@ class StripeBridge:
             payment_intent = _field(obj, "payment_intent")
             payment = self._store.payment(str(payment_intent)) if payment_intent else None
             if payment is None or not payment.receipt_seq:
-                return WebhookOutcome(kind, "ignored")
+                return WebhookOutcome(kind, "ignored", final=False)
             refunded = int(_field(obj, "amount_refunded") or 0)
             if refunded <= payment.refunded:
                 return WebhookOutcome(kind, "ignored")
@@ -291,6 +302,7 @@ class StripeBridge:
             seq=seq,
             body=ReceiptBody(
                 listing=payment.listing,
+                listing_subject=payment.listing_subject,
                 seller=payment.seller,
                 buyer=payment.buyer,
                 amount=payment.amount,
@@ -307,6 +319,9 @@ class StripeBridge:
     def payments(self) -> list[Payment]:
         return self._store.payments()
 
+    async def aclose(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]
+
 
 def idempotency_key(listing: str, buyer: str, amount: int, currency: str) -> str:
     digest = hashlib.sha256(f"{listing}:{buyer}:{amount}:{currency}".encode()).hexdigest()
@@ -322,8 +337,9 @@ def _field(obj: Any, name: str) -> Any:
 
 
 def _signature_time(header: str) -> int:
+    """The timestamp Stripe's library checked: the first ``t=`` item, read as it reads it."""
     for part in header.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
-            return int(value)
+        key, _, value = part.partition("=")
+        if key == "t":
+            return int(value) if value.isdigit() else 0
     return 0

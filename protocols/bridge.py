@@ -3,7 +3,7 @@
 One request per stream, as length-prefixed DAG-CBOR frames (protocols.framing): the asker
 sends one request frame; the bridge answers with one or more reply frames and closes. A
 streamed answer (AI text) is a run of ``chunk`` frames ended by a ``done`` frame; any answer
-may instead be one ``error`` frame with a reason from REASONS.
+may instead be one ``error`` frame with a reason (REASONS lists those Zion bridges give).
 
 - ``/zion/bridge/stripe/1.0.0``: ``pay`` (create a PaymentIntent for a listing).
 - ``/zion/bridge/ai/1.0.0``: ``draft`` (listing text from notes), ``ask`` (a question about
@@ -14,6 +14,7 @@ Pure: no IO, no clocks.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Annotated, Any, Final
 
@@ -40,6 +41,9 @@ MAX_EMBED_TEXTS: Final = 32
 MAX_EMBED_TEXT_CHARS: Final = 8000
 MAX_EMBED_DIMENSIONS: Final = 4096
 MAX_CHUNK_CHARS: Final = 4000
+#: A streamed answer's whole text, and its frames, at most (whatever a bridge sends).
+MAX_ANSWER_CHARS: Final = 32_000
+MAX_ANSWER_FRAMES: Final = 4096
 MAX_REASON_CHARS: Final = 200
 MAX_MESSAGE_CHARS: Final = 500
 
@@ -177,7 +181,25 @@ def decode_reply(data: bytes) -> Reply:
         for vector in reply.vectors:
             if len(vector) != 4 * reply.dimensions:
                 raise ProtocolError("malformed", "a vector's length does not match dimensions")
+            if not all(math.isfinite(value) for value in unpack_vector(vector)):
+                raise ProtocolError("malformed", "a vector holds NaN or infinity")
     return reply
+
+
+def expected_replies(request: Request) -> tuple[type[Reply], ...]:
+    """The replies that may answer ``request`` (``error`` always may)."""
+    if isinstance(request, Pay):
+        return (PaymentCreated, Error)
+    if isinstance(request, Embed):
+        return (Vectors, Error)
+    return (Chunk, Done, Error)
+
+
+def checked(request: Request) -> Request:
+    """``request`` as the receiving side will decode it: every field's limit applies (building
+    a struct in Python does not check them). ProtocolError if it would be refused."""
+    allowed = STRIPE_REQUESTS if isinstance(request, Pay) else AI_REQUESTS
+    return decode_request(encode_request(request), allowed)
 
 
 def error(reason: str, message: str = "") -> Error:

@@ -46,6 +46,8 @@ MAX_BRIDGE_TERMS_CHARS: Final = 1000
 MAX_BRIDGE_CURRENCIES: Final = 32
 MAX_BRIDGE_KEY_CHARS: Final = 256
 MAX_BRIDGE_MODEL_CHARS: Final = 128
+#: Payment bridges a seller names in their profile.
+MAX_PAYMENT_BRIDGES: Final = 8
 #: A bridge announcement lives at most this long unless renewed, so bridges that stop vanish.
 MAX_BRIDGE_TTL_MS: Final = 7 * 24 * 3600 * 1000
 

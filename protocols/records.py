@@ -98,6 +98,12 @@ class ProfileBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_
     #: The X25519 key direct messages to this member are sealed to (protocols.dm); a new
     #: profile with another key rotates it.
     enc_key: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)] | None = None
+    #: The Stripe bridges (peer IDs) this member takes payments through: buyers pay through
+    #: one of them, and only their receipts count as this seller's sales.
+    payment_bridges: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=limits.MAX_PEER_ID_CHARS)]],
+        msgspec.Meta(max_length=limits.MAX_PAYMENT_BRIDGES),
+    ] = msgspec.field(default_factory=list)
 
 
 Uint256 = Annotated[str, msgspec.Meta(pattern=r"^(0|[1-9][0-9]{0,77})$")]
@@ -168,6 +174,8 @@ class ReceiptBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_
     The subject is the PaymentIntent's ID, so a refund is the same receipt with a higher seq."""
 
     listing: Annotated[str, msgspec.Meta(max_length=limits.MAX_CID_CHARS)]
+    #: The listing's stable ID (its subject), which outlives the version paid for.
+    listing_subject: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
     seller: Annotated[str, msgspec.Meta(min_length=1, max_length=limits.MAX_PEER_ID_CHARS)]
     buyer: Annotated[str, msgspec.Meta(min_length=1, max_length=limits.MAX_PEER_ID_CHARS)]
     amount: Annotated[int, msgspec.Meta(ge=1, le=limits.MAX_PRICE_AMOUNT)]
@@ -364,6 +372,8 @@ def _check_body_semantics(record: Record) -> None:
             raise ProtocolError("bad-body", "wallet and wallet_sig come together")
         if body.wallet is not None and body.wallet_sig is not None:
             _check_wallet_link(record.author, body.wallet, body.wallet_sig)
+        for bridge in body.payment_bridges:
+            identity.public_key_from_peer_id(bridge)
     elif isinstance(body, BridgeBody):
         if record.subject != BRIDGE_SUBJECT:
             raise ProtocolError("bad-body", f"a bridge's subject must be {BRIDGE_SUBJECT!r}")

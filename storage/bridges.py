@@ -19,6 +19,8 @@ EVENT_MEMORY_MS: Final = 30 * DAY_MS
 #: Usage rows older than this many days are dropped (quotas are per day).
 USAGE_MEMORY_DAYS: Final = 2
 MAX_ORDERS: Final = 500
+#: The usage row that counts every member's requests together.
+EVERYONE: Final = "*"
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Payment:
 
     payment_intent: str
     listing: str
+    listing_subject: str
     buyer: str
     seller: str
     amount: int
@@ -43,6 +46,7 @@ class Order:
 
     payment_intent: str
     listing: str
+    listing_subject: str
     bridge: str
     seller: str
     amount: int
@@ -57,23 +61,32 @@ class BridgeStore:
 
     # --- quotas (the bridge's side) ----------------------------------------------------------
 
-    def take_quota(self, service: str, peer: str, now_ms: int, per_day: int) -> bool:
-        """Count one request by ``peer`` today, unless it already made ``per_day``."""
+    def take_quota(
+        self, service: str, account: str, now_ms: int, per_day: int, total_per_day: int = 0
+    ) -> str | None:
+        """Count one request by ``account`` today, unless it already made ``per_day`` or
+        everyone together made ``total_per_day`` (0: no such limit). None when counted, else
+        whose limit was reached: "member" or "everyone"."""
         day = now_ms // DAY_MS
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT count FROM bridge_usage WHERE service = ? AND peer = ? AND day = ?",
-                (service, peer, day),
-            ).fetchone()
-            if row is not None and row[0] >= per_day:
-                return False
-            conn.execute(
-                "INSERT INTO bridge_usage (service, peer, day, count) VALUES (?, ?, ?, 1)"
-                " ON CONFLICT (service, peer, day) DO UPDATE SET count = count + 1",
-                (service, peer, day),
-            )
+            for who, limit, name in (
+                (account, per_day, "member"),
+                (EVERYONE, total_per_day, "everyone"),
+            ):
+                row = conn.execute(
+                    "SELECT count FROM bridge_usage WHERE service = ? AND peer = ? AND day = ?",
+                    (service, who, day),
+                ).fetchone()
+                if limit and row is not None and row[0] >= limit:
+                    return name
+            for who in (account, EVERYONE):
+                conn.execute(
+                    "INSERT INTO bridge_usage (service, peer, day, count) VALUES (?, ?, ?, 1)"
+                    " ON CONFLICT (service, peer, day) DO UPDATE SET count = count + 1",
+                    (service, who, day),
+                )
             conn.execute("DELETE FROM bridge_usage WHERE day < ?", (day - USAGE_MEMORY_DAYS,))
-        return True
+        return None
 
     def usage(self, service: str, peer: str, now_ms: int) -> int:
         rows = self._read(
@@ -88,12 +101,13 @@ class BridgeStore:
         """Remember a created PaymentIntent; one already known (an idempotent retry) stays."""
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO stripe_payments (payment_intent, listing, buyer, seller, amount,"
-                " currency, created, status, refunded, receipt_seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO stripe_payments (payment_intent, listing, listing_subject, buyer,"
+                " seller, amount, currency, created, status, refunded, receipt_seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     payment.payment_intent,
                     payment.listing,
+                    payment.listing_subject,
                     payment.buyer,
                     payment.seller,
                     payment.amount,
@@ -110,16 +124,18 @@ class BridgeStore:
 
     def payment(self, payment_intent: str) -> Payment | None:
         rows = self._read(
-            "SELECT payment_intent, listing, buyer, seller, amount, currency, created, status,"
-            " refunded, receipt_seq FROM stripe_payments WHERE payment_intent = ?",
+            "SELECT payment_intent, listing, listing_subject, buyer, seller, amount, currency,"
+            " created, status, refunded, receipt_seq FROM stripe_payments"
+            " WHERE payment_intent = ?",
             (payment_intent,),
         )
         return Payment(*rows[0]) if rows else None
 
     def payments(self, limit: int = MAX_ORDERS) -> list[Payment]:
         rows = self._read(
-            "SELECT payment_intent, listing, buyer, seller, amount, currency, created, status,"
-            " refunded, receipt_seq FROM stripe_payments ORDER BY created DESC LIMIT ?",
+            "SELECT payment_intent, listing, listing_subject, buyer, seller, amount, currency,"
+            " created, status, refunded, receipt_seq FROM stripe_payments"
+            " ORDER BY created DESC LIMIT ?",
             (limit,),
         )
         return [Payment(*row) for row in rows]
@@ -153,12 +169,13 @@ class BridgeStore:
     def add_order(self, order: Order) -> None:
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO orders (payment_intent, listing, bridge, seller, amount, currency,"
-                " client_secret, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO orders (payment_intent, listing, listing_subject, bridge, seller,"
+                " amount, currency, client_secret, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 (
                     order.payment_intent,
                     order.listing,
+                    order.listing_subject,
                     order.bridge,
                     order.seller,
                     order.amount,
@@ -168,10 +185,18 @@ class BridgeStore:
                 ),
             )
 
+    def order(self, payment_intent: str) -> Order | None:
+        rows = self._read(
+            "SELECT payment_intent, listing, listing_subject, bridge, seller, amount, currency,"
+            " client_secret, created FROM orders WHERE payment_intent = ?",
+            (payment_intent,),
+        )
+        return Order(*rows[0]) if rows else None
+
     def orders(self, limit: int = MAX_ORDERS) -> list[Order]:
         rows = self._read(
-            "SELECT payment_intent, listing, bridge, seller, amount, currency, client_secret,"
-            " created FROM orders ORDER BY created DESC LIMIT ?",
+            "SELECT payment_intent, listing, listing_subject, bridge, seller, amount, currency,"
+            " client_secret, created FROM orders ORDER BY created DESC LIMIT ?",
             (limit,),
         )
         return [Order(*row) for row in rows]

@@ -180,6 +180,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE TABLE stripe_payments (
         payment_intent TEXT PRIMARY KEY,
         listing TEXT NOT NULL,
+        listing_subject TEXT NOT NULL,
         buyer TEXT NOT NULL,
         seller TEXT NOT NULL,
         amount INTEGER NOT NULL,
@@ -198,6 +199,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE TABLE orders (
         payment_intent TEXT PRIMARY KEY,
         listing TEXT NOT NULL,
+        listing_subject TEXT NOT NULL,
         bridge TEXT NOT NULL,
         seller TEXT NOT NULL,
         amount INTEGER NOT NULL,
@@ -206,6 +208,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         created INTEGER NOT NULL
     );
     CREATE INDEX orders_by_created ON orders (created);
+    CREATE INDEX records_by_kind ON records (kind, created);
     """,
 )
 

@@ -287,6 +287,14 @@ class RecordStore:
         )
         return [decode_record(row[0]) for row in rows]
 
+    def of_kind_by(self, kind: str, author: str, limit: int = 10_000) -> list[Record]:
+        """One author's newest records of one kind (a bridge's receipts)."""
+        rows = self._query(
+            "SELECT block FROM records WHERE author = ? AND kind = ? ORDER BY created DESC LIMIT ?",
+            (author, kind, limit),
+        )
+        return [decode_record(row[0]) for row in rows]
+
     def listing(self, subject: str, prefer_author: str) -> Record | None:
         """The listing with this subject: ``prefer_author``'s if there is one (subjects are
         chosen by authors, so two authors could pick the same), else the newest."""

@@ -87,15 +87,20 @@ export async function streamLines(path, body, onItem) {
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffered = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    buffered += decoder.decode(value || new Uint8Array(), { stream: !done });
-    let newline;
-    while ((newline = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      if (line) onItem(JSON.parse(line));
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffered += decoder.decode(value || new Uint8Array(), { stream: !done });
+      let newline;
+      while ((newline = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (line) onItem(JSON.parse(line));
+      }
+      if (done) return;
     }
-    if (done) return;
+  } catch (error) {
+    reader.cancel().catch(() => {});  // stop the node's work on an answer no one reads
+    throw error;
   }
 }

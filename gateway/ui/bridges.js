@@ -49,10 +49,10 @@ export async function buyBox(item, ctx) {
       order.client_secret && order.status === "awaiting-payment"
         ? h("details", {},
           h("summary", {}, "Pay with your card"),
-          h("p", {}, "Confirm this payment with your card on Stripe's page, using the client ",
-            "secret below (the bridge's publishable key: ",
-            h("code", {}, order.publishable_key || "not given"), "). This page turns to ",
-            "“Paid” as soon as the bridge's signed receipt arrives."),
+          h("p", {}, "The bridge has created this payment at Stripe. Confirm it with your card ",
+            "through Stripe (Stripe.js, with the bridge's publishable key and the client ",
+            "secret below; this page does not take card numbers itself). It turns to “Paid” as ",
+            "soon as the bridge's signed receipt arrives."),
           h("code", { class: "secret" }, order.client_secret))
         : null);
   }
@@ -104,8 +104,9 @@ export async function orders(view, _match, ctx) {
             : (order.title || "a listing"),
           ` · ${formatPrice(order)}`),
         h("p", { class: "muted" },
-          `${timeAgo(order.created)} · payment ${order.payment_intent} · receipt signed by `,
-          `bridge ${shortId(order.bridge)}`,
+          `${timeAgo(order.created)} · payment ${order.payment_intent} · `,
+          order.receipt ? `receipt signed by bridge ${shortId(order.bridge)}`
+            : `through bridge ${shortId(order.bridge)}`,
           order.refunded ? ` · ${formatPrice({ amount: order.refunded, currency: order.currency })} refunded` : "")))
       : [h("li", {}, message("empty", "No orders yet",
         "Buy a listing from its page; sales of your listings appear here too."))]);
@@ -113,7 +114,12 @@ export async function orders(view, _match, ctx) {
   mount(view, h("h1", {}, "Orders"), list);
   await render();
   const rerender = ctx.later(() => render().catch(() => {}), 200);
-  return ctx.live((type) => { if (type === "receipt.stored") rerender(); });
+  // Only receipts that concern this member redraw the page.
+  return ctx.live((type, data) => {
+    const body = data && data.body;
+    if (type === "receipt.stored" && body
+      && [body.buyer, body.seller, data.author].includes(ctx.me.peer_id)) rerender();
+  });
 }
 
 /** A line saying who wrote an answer: the bridge's name and ID. */
@@ -185,9 +191,11 @@ export function askBox() {
   const form = h("form", { class: "ask" },
     h("label", {}, "Ask about listings", question),
     h("button", { type: "submit", class: "secondary" }, "Ask"));
+  const ask = form.querySelector("button");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (!question.value.trim()) return;
+    if (!question.value.trim() || ask.disabled) return;
+    ask.disabled = true;  // one answer at a time: two would interleave their text
     error.hidden = true;
     answer.textContent = "";
     source.replaceChildren();
@@ -205,6 +213,8 @@ export function askBox() {
     } catch (failure) {
       error.textContent = failure.message;
       error.hidden = false;
+    } finally {
+      ask.disabled = false;
     }
   });
   return h("section", { class: "card ask-box" }, form, error, source, answer, used);

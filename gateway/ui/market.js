@@ -158,12 +158,19 @@ export async function listing(view, [id], ctx) {
     }
     const mine = item.author === ctx.me.peer_id;
     const seller = await get(`/api/v1/profiles/${encodeURIComponent(item.author)}`).catch(() => null);
-    const [newBuy, similar] = await Promise.all([
-      mine ? null : buyBox(item, ctx),
-      similarSection(item, card),
-    ]);
+    // Buying and similar listings ask other services: the listing shows first, they follow.
     if (buy && buy.stop) buy.stop();  // the box drawn before stops following its payment
-    buy = newBuy;
+    const buySlot = h("div");
+    const similarSlot = h("div");
+    if (!mine) {
+      buyBox(item, ctx).then((box) => {
+        buy = box;
+        if (box) buySlot.replaceChildren(box);
+      }).catch(() => {});
+    }
+    similarSection(item, card).then((section) => {
+      if (section) similarSlot.replaceChildren(section);
+    }).catch(() => {});
     const remove = h("button", { type: "button", class: "danger" }, "Delete");
     const removeError = h("p", { class: "form-error", role: "alert", hidden: true });
     remove.addEventListener("click", async () => {
@@ -203,8 +210,8 @@ export async function listing(view, [id], ctx) {
         mine ? h("div", { class: "actions" },
           h("a", { href: `#/edit/${encodeURIComponent(item.id)}`, class: "button" }, "Edit"),
           remove, removeError) : null,
-        buy),
-      similar);
+        buySlot),
+      similarSlot);
   }
   await render();
   const rerender = ctx.later(() => render().catch(() => {}), 200);

@@ -15,7 +15,13 @@ from playwright.sync_api import BrowserContext, expect
 from tests.e2e.harness import shot
 from tests.e2e.test_ui_two_nodes import PROPAGATION_MS, PROPAGATION_S, ui
 from tests.integration.nodes import NodeProcess, Spawn, wait_until
-from tests.integration.test_bridges_stripe import BRIDGE_ENV, WEBHOOK_SECRET, bridge_config
+from tests.integration.test_bridges_stripe import (
+    BRIDGE_ENV,
+    WEBHOOK_SECRET,
+    bridge_config,
+    knows_payment_bridge,
+    seller_of,
+)
 from tests.support.ai_server import running_ai_server
 from tests.support.localstripe import pay_with_card, register_webhook, running_localstripe
 
@@ -56,9 +62,10 @@ def test_buy_a_listing_and_draft_one_in_the_browser(
 ) -> None:
     stripe_url, ai_url = services
     bridge = bridge_node(spawn, stripe_url, ai_url)
-    seller = spawn("seller", bootstrap=[bridge.address])
-    buyer = spawn("buyer", bootstrap=[bridge.address])
-    seller.api.put("/api/v1/profile", json={"name": "Sam"}).raise_for_status()
+    seller = seller_of(spawn, bridge)
+    buyer = spawn(
+        "buyer", bootstrap=[bridge.address], config=f'[bridges]\nai = ["{bridge.address}"]\n'
+    )
     desk = seller.create_listing(
         "Walnut desk", price={"amount": 25000, "currency": "EUR"}, category="furniture"
     )
@@ -72,6 +79,9 @@ def test_buy_a_listing_and_draft_one_in_the_browser(
             f"{node.name} to hear of the bridge",
         )
     wait_until(lambda: buyer.get_listing(desk["id"]), PROPAGATION_S, "the desk to reach the buyer")
+    wait_until(
+        lambda: knows_payment_bridge(buyer, seller, bridge), PROPAGATION_S, "the seller's profile"
+    )
 
     page_buyer, page_seller = ui(new_context, buyer), ui(new_context, seller)
     page_buyer.goto(f"{buyer.base_url}/#/listing/{desk['id']}")

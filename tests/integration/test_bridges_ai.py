@@ -62,7 +62,10 @@ def member_and_bridge(
     bridge = spawn(
         "bridge", config=ai_bridge_config(ai_server[0], quota), env={"ZION_AI_API_KEY": KEY}
     )
-    member = spawn("member", bootstrap=[bridge.address])
+    # Named in config: only such a bridge is asked for embeddings in the background.
+    member = spawn(
+        "member", bootstrap=[bridge.address], config=f'[bridges]\nai = ["{bridge.address}"]\n'
+    )
     wait_until(
         lambda: member.api.get("/api/v1/bridges").json()["items"], 30, "the bridge announcement"
     )

@@ -78,9 +78,23 @@ def receipts(node: NodeProcess) -> list[dict[str, Any]]:
     return [item for item in node.api.get("/api/v1/payments").json()["items"] if item["receipt"]]
 
 
+def seller_of(spawn: Spawn, bridge: NodeProcess, name: str = "seller") -> NodeProcess:
+    """A seller who takes payments through ``bridge`` ([bridges] stripe), which its profile
+    says; the profile must reach buyers before they can pay."""
+    config = f'[bridges]\nstripe = ["{bridge.address}"]\n'
+    seller = spawn(name, bootstrap=[bridge.address], config=config)
+    seller.api.put("/api/v1/profile", json={"name": "Sam"}).raise_for_status()
+    return seller
+
+
+def knows_payment_bridge(buyer: NodeProcess, seller: NodeProcess, bridge: NodeProcess) -> bool:
+    response = buyer.api.get(f"/api/v1/profiles/{seller.peer_id}")
+    return response.status_code == 200 and bridge.peer_id in response.json()["payment_bridges"]
+
+
 def three_nodes(spawn: Spawn, localstripe: str) -> tuple[NodeProcess, NodeProcess, NodeProcess]:
     bridge = spawn("bridge", config=bridge_config(localstripe), env=BRIDGE_ENV)
-    seller = spawn("seller", bootstrap=[bridge.address])
+    seller = seller_of(spawn, bridge)
     buyer = spawn("buyer", bootstrap=[bridge.address])
     register_webhook(
         localstripe,
@@ -88,7 +102,8 @@ def three_nodes(spawn: Spawn, localstripe: str) -> tuple[NodeProcess, NodeProces
         WEBHOOK_SECRET,
         ["payment_intent.succeeded", "charge.refunded"],
     )
-    # The buyer learns of the bridge from its announcement, not from configuration.
+    # The buyer learns of the bridge from its announcement and the seller's profile, not
+    # from its own configuration.
     wait_until(
         lambda: any(
             b["peer_id"] == bridge.peer_id for b in buyer.api.get("/api/v1/bridges").json()["items"]
@@ -96,6 +111,7 @@ def three_nodes(spawn: Spawn, localstripe: str) -> tuple[NodeProcess, NodeProces
         30,
         "the bridge's announcement to reach the buyer",
     )
+    wait_until(lambda: knows_payment_bridge(buyer, seller, bridge), 30, "the seller's profile")
     return buyer, seller, bridge
 
 
@@ -165,14 +181,9 @@ def test_buyer_pays_seller_through_the_bridge_and_both_see_it_paid(
 
 
 def test_webhooks_are_refused_unless_signed_fresh_and_new(spawn: Spawn, localstripe: str) -> None:
-    bridge = spawn("bridge", config=bridge_config(localstripe), env=BRIDGE_ENV)
-    seller = spawn("seller", bootstrap=[bridge.address])
-    buyer = spawn("buyer", bootstrap=[bridge.address])
+    buyer, seller, bridge = three_nodes(spawn, localstripe)
     listing = seller.create_listing("Lamp", price={"amount": 1500, "currency": "EUR"})
     wait_until(lambda: buyer.get_listing(listing["id"]), 30, "the listing to reach the buyer")
-    wait_until(
-        lambda: buyer.api.get("/api/v1/bridges").json()["items"], 30, "the bridge announcement"
-    )
     order = buyer.api.post("/api/v1/payments", json={"listing": listing["id"]}).json()
     event = {
         "id": "evt_zion_test_1",
@@ -252,7 +263,7 @@ def test_the_bridge_refuses_what_it_cannot_verify(spawn: Spawn, localstripe: str
     refusals (tampered, expired, deleted, price) are in tests/unit/node/test_stripe_bridge.py,
     where the test can send the bridge what an honest node would not."""
     bridge = spawn("bridge", config=bridge_config(localstripe), env=BRIDGE_ENV)
-    seller = spawn("seller", bootstrap=[bridge.address])
+    seller = seller_of(spawn, bridge)
     wait_until(lambda: seller.api.get("/api/v1/bridges").json()["items"], 30, "the announcement")
     unknown = seller.api.post("/api/v1/payments", json={"listing": "no-such-listing"})
     assert unknown.status_code == 404
@@ -262,8 +273,18 @@ def test_the_bridge_refuses_what_it_cannot_verify(spawn: Spawn, localstripe: str
     usd = seller.create_listing("Dollars", price={"amount": 100, "currency": "USD"})
     buyer = spawn("buyer", bootstrap=[bridge.address])
     wait_until(lambda: buyer.get_listing(usd["id"]), 30, "the listing to reach the buyer")
-    wait_until(lambda: buyer.api.get("/api/v1/bridges").json()["items"], 30, "the announcement")
+    wait_until(lambda: knows_payment_bridge(buyer, seller, bridge), 30, "the seller's profile")
     wrong = buyer.api.post("/api/v1/payments", json={"listing": usd["id"]})
     assert wrong.status_code == 422
     assert wrong.json()["code"] == "unsupported-currency"
     assert receipts(bridge) == []
+
+    # A seller who names no payment bridge cannot be paid through one that merely announced
+    # itself: the buyer's money goes only where the seller (or the buyer's config) says.
+    stranger = spawn("stranger", bootstrap=[bridge.address])
+    stranger.api.put("/api/v1/profile", json={"name": "Stranger"}).raise_for_status()
+    theirs = stranger.create_listing("Vase", price={"amount": 700, "currency": "EUR"})
+    wait_until(lambda: buyer.get_listing(theirs["id"]), 30, "the vase to reach the buyer")
+    nowhere = buyer.api.post("/api/v1/payments", json={"listing": theirs["id"]})
+    assert nowhere.status_code == 503 and nowhere.json()["code"] == "no-bridge"
+    assert "names no payment bridge" in nowhere.json()["detail"]

@@ -203,10 +203,13 @@ async def test_daily_quota_is_per_member_and_survives_a_restart(
 def test_quotas_count_per_utc_day(db: Database) -> None:
     store = BridgeStore(db)
     day = 20_000 * DAY_MS
-    assert store.take_quota("ai", ALICE, day, 1)
-    assert not store.take_quota("ai", ALICE, day + DAY_MS - 1, 1)
-    assert store.take_quota("ai", ALICE, day + DAY_MS, 1)
-    assert store.take_quota("stripe", ALICE, day + DAY_MS, 1)  # each service its own count
+    assert store.take_quota("ai", ALICE, day, 1) is None
+    assert store.take_quota("ai", ALICE, day + DAY_MS - 1, 1) == "member"
+    assert store.take_quota("ai", ALICE, day + DAY_MS, 1) is None
+    assert store.take_quota("stripe", ALICE, day + DAY_MS, 1) is None  # each service its own
+    # Everyone together: the operator's cap.
+    assert store.take_quota("ai", BOB, day + DAY_MS, 5, total_per_day=2) is None
+    assert store.take_quota("ai", "third", day + DAY_MS, 5, total_per_day=2) == "everyone"
 
 
 async def test_bad_requests_are_answered_not_served(db: Database) -> None:
@@ -329,3 +332,101 @@ async def test_a_slow_bridge_times_out(db: Database) -> None:
         async for _ in client.call("ai", bridge.Draft(notes="x")):
             pass
     assert failed.value.reason == "timeout"
+
+
+async def test_token_access_counts_per_wallet_not_per_peer(db: Database) -> None:
+    """One wallet linked from many peer IDs is one member: one quota."""
+    store = RecordStore(db)
+    first, wallet = profile_with_wallet(1)
+    store.apply(first, NOW)
+    # A second node links the same wallet (the wallet signs a link for each peer).
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    key = Ed25519PrivateKey.from_private_bytes(bytes([2] * 32))
+    account = Account.from_key(bytes([101] * 32))  # the wallet of profile_with_wallet(1)
+    link = encode_defunct(text=records.wallet_link_message(identity.peer_id_of(key)))
+    second = records.sign_record(
+        key,
+        kind="profile",
+        subject=records.PROFILE_SUBJECT,
+        seq=1,
+        created=NOW,
+        body=records.ProfileBody(
+            name="again", wallet=wallet, wallet_sig=bytes(account.sign_message(link).signature)
+        ),
+    )
+    store.apply(second, NOW)
+
+    async def balance_of(_: str) -> int:
+        return 10
+
+    policy = AccessPolicy("token", token_holders=TokenHolders(store, balance_of, 1))
+    bridge_server, _ = server(db, policy, quota_per_day=1, burst=100)
+    assert reason(await replies(bridge_server, ALICE)) is None
+    assert reason(await replies(bridge_server, BOB)) == bridge.QUOTA_EXHAUSTED
+
+
+class ScriptedStream:
+    """A libp2p stream stand-in whose other side sends ``frames`` and then closes."""
+
+    def __init__(self, frames: list[bytes]) -> None:
+        from zion.protocols.framing import encode_frame
+
+        self._data = b"".join(encode_frame(frame) for frame in frames)
+        self.closed = False
+        self.written = b""
+
+    async def read(self, n: int | None = None) -> bytes:
+        chunk, self._data = self._data[: n or 65536], self._data[n or 65536 :]
+        return chunk
+
+    async def write(self, data: bytes) -> None:
+        self.written += data
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def reset(self) -> None:
+        self.closed = True
+
+
+async def ask_scripted(db: Database, request: bridge.Request, frames: list[bytes]) -> BridgeError:
+    from zion.node.clock import now_ms
+
+    store = RecordStore(db)
+    announce(store, 10, "ai", now_ms())
+    announce(store, 11, "stripe", now_ms())
+    stream = ScriptedStream(frames)
+
+    async def open_stream(peer: str, protocol: str) -> Any:
+        return stream
+
+    async def connect(address: str) -> str:
+        return address
+
+    directory = BridgeDirectory(store, {}, True, ALICE)
+    client = BridgeClient(directory, open_stream, connect, list, 2.0, ALICE)
+    service = "stripe" if isinstance(request, bridge.Pay) else "ai"
+    with pytest.raises(BridgeError) as failed:
+        async for _ in client.call(service, request):
+            pass
+    assert stream.closed, "the stream must be closed however the answer ends"
+    return failed.value
+
+
+async def test_a_bridge_answering_out_of_turn_or_stopping_early_is_an_error(
+    db: Database,
+) -> None:
+    chunk = bridge.encode_reply(bridge.Chunk(text="la la"))
+    pay = bridge.Pay(listing="b", amount=1, currency="EUR")
+    wrong = await ask_scripted(db, pay, [chunk] * 50)
+    assert wrong.reason == UNREACHABLE and "Chunk" in wrong.message
+    early = await ask_scripted(db, bridge.Draft(notes="x"), [chunk, chunk])
+    assert early.reason == UNREACHABLE and "early" in early.message
+    flood = await ask_scripted(
+        db,
+        bridge.Draft(notes="x"),
+        [bridge.encode_reply(bridge.Chunk(text="y" * 4000))] * 20,
+    )
+    assert "too long" in flood.message

@@ -190,6 +190,7 @@ async def test_for_you_follows_own_bought_and_replied_listings(store: RecordStor
         created=NOW,
         body=records.ReceiptBody(
             listing=helmet.id,
+            listing_subject=helmet.subject,
             seller=identity.peer_id_of(ALICE),
             buyer=MY_ID,
             amount=4000,

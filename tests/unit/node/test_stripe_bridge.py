@@ -203,3 +203,25 @@ async def test_a_webhook_for_another_amount_publishes_nothing(stripe_bridge: Bri
         await stripe_bridge.stripe.webhook(payload, f"t={stamp},v1={digest.hexdigest()}")
     assert refusal.value.status == 422
     assert stripe_bridge.receipts() == []
+
+
+async def test_a_listing_from_the_future_is_not_taken(stripe_bridge: Bridge) -> None:
+    ahead = listing(created=now_ms() + 3_600_000)
+    assert await refused(stripe_bridge, pay_for(ahead)) == bridge.BAD_REQUEST
+
+
+async def test_a_listing_published_again_after_a_deletion_can_be_paid(
+    stripe_bridge: Bridge,
+) -> None:
+    tombstone = records.sign_record(
+        SELLER,
+        kind="tombstone",
+        subject="bike1",
+        seq=1,
+        created=now_ms(),
+        body=records.TombstoneBody(of="listing"),
+    )
+    stripe_bridge.records.apply(tombstone, now_ms())
+    again = listing(seq=2)
+    reply = await stripe_bridge.stripe.pay(BUYER, pay_for(again))
+    assert isinstance(reply, bridge.PaymentCreated)

@@ -37,6 +37,7 @@ def receipt(key: Ed25519PrivateKey, **changes: Any) -> records.Record:
     listing = make_listing(key)
     body: dict[str, Any] = {
         "listing": listing.id,
+        "listing_subject": listing.subject,
         "seller": listing.author,
         "buyer": BUYER,
         "amount": 12000,
@@ -104,6 +105,7 @@ def test_a_receipt_validates_and_a_refund_is_its_next_version(key: Ed25519Privat
         ({"status": "refunded", "refunded": 12001}, "refunded"),
         ({"listing": "not-a-cid"}, "CID"),
         ({"buyer": "not-a-peer"}, "peer ID"),
+        ({"listing_subject": "no spaces"}, "listing_subject"),
     ],
 )
 def test_bad_receipts_are_refused(
@@ -151,6 +153,31 @@ def test_oversized_frames_are_refused_before_decoding() -> None:
         bridge.encode_request(bridge.Draft(notes="x" * (bridge.MAX_REQUEST_BYTES + 10)))
 
 
+def test_a_profile_names_payment_bridges_by_peer_id(key: Ed25519PrivateKey) -> None:
+    bridge_peer = BUYER
+    body = records.ProfileBody(name="Sam", payment_bridges=[bridge_peer])
+    profile = records.sign_record(
+        key, kind="profile", subject=records.PROFILE_SUBJECT, seq=1, created=NOW, body=body
+    )
+    assert records.validate_record(profile.block, NOW)[0].verdict is Verdict.ACCEPT
+    with pytest.raises(ProtocolError):
+        records.sign_record(
+            key,
+            kind="profile",
+            subject=records.PROFILE_SUBJECT,
+            seq=1,
+            created=NOW,
+            body=records.ProfileBody(name="Sam", payment_bridges=["not-a-peer"]),
+        )
+
+
+def test_requests_are_checked_as_the_receiver_will() -> None:
+    with pytest.raises(ProtocolError):
+        bridge.checked(bridge.Draft(notes="x" * (bridge.MAX_NOTES_CHARS + 1)))
+    assert bridge.checked(bridge.Draft(notes="lamp")) == bridge.Draft(notes="lamp")
+    assert bridge.expected_replies(bridge.Embed(texts=["x"])) == (bridge.Vectors, bridge.Error)
+
+
 def test_vectors_travel_as_float32_and_must_match_their_dimensions() -> None:
     reply = bridge.Vectors(model="m", dimensions=3, vectors=[bridge.pack_vector([0.5, -1.0, 2.0])])
     decoded = bridge.decode_reply(bridge.encode_reply(reply))
@@ -159,6 +186,9 @@ def test_vectors_travel_as_float32_and_must_match_their_dimensions() -> None:
     lying = bridge.Vectors(model="m", dimensions=4, vectors=[bridge.pack_vector([0.5, 1.0])])
     with pytest.raises(ProtocolError):
         bridge.decode_reply(bridge.encode_reply(lying))
+    nan = bridge.Vectors(model="m", dimensions=1, vectors=[bridge.pack_vector([float("nan")])])
+    with pytest.raises(ProtocolError, match="NaN"):
+        bridge.decode_reply(bridge.encode_reply(nan))
 
 
 def test_long_answers_are_split_into_frames_that_fit() -> None:
