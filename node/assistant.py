@@ -17,7 +17,8 @@ from typing import Any, Final
 
 from zion.gateway.services import InvalidInput, NotFound, ServiceError
 from zion.gateway.views import listing_json
-from zion.node.bridges import BridgeClient, BridgeError, as_service_error
+from zion.node.bridge_client import BridgeClient
+from zion.node.bridges import BridgeError, as_service_error
 from zion.node.recommend import Recommendations, Recommender
 from zion.protocols import bridge
 from zion.protocols.errors import ProtocolError

@@ -13,15 +13,15 @@ import trio
 from zion.gateway.services import ServiceError
 from zion.node.ai import AiBackend
 from zion.node.ai_bridge import AiBridge
-from zion.node.bridges import (
+from zion.node.bridge_client import BridgeDirectory
+from zion.node.bridge_server import (
     AccessPolicy,
     BalanceOf,
-    BridgeDirectory,
     BridgeServer,
     TokenHolders,
     policy_name,
-    read_secret,
 )
+from zion.node.bridges import read_secret
 from zion.node.clock import now_ms
 from zion.node.config import BridgeAccessConfig, BridgeConfig
 from zion.node.publishing import Publisher

@@ -30,8 +30,8 @@ from zion.gateway.server import serve_gateway
 from zion.gateway.services import Services, Unavailable
 from zion.node.assistant import AssistantService
 from zion.node.bitswap import Bitswap
+from zion.node.bridge_client import BridgeClient, BridgeDirectory
 from zion.node.bridge_host import BridgeHost, BridgesService
-from zion.node.bridges import BridgeClient, BridgeDirectory
 from zion.node.chainwatch import ChainWatcher
 from zion.node.channels import ChannelService
 from zion.node.clock import now_ms

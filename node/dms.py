@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from zion.gateway.services import InvalidInput, NotFound
 from zion.node.clock import now_ms
 from zion.node.dmkeys import DmKeyring
-from zion.node.framed import FramedStream, StreamClosed
+from zion.node.framed import FramedStream, StreamClosed, reset_stream
 from zion.node.ratelimit import PeerRateLimiter
 from zion.protocols import dm, identity
 from zion.protocols.errors import ProtocolError
@@ -377,10 +377,10 @@ class DmService:
                 await stream.close()
         except (ProtocolError, StreamClosed, trio.TooSlowError) as exc:
             log.info("dm: dropping a mailbox request from %s: %s", asker, exc)
-            await _reset(stream)
+            await reset_stream(stream)
         except Exception as exc:  # the peer vanished mid-stream
             log.debug("dm: mailbox request ended: %r", exc)
-            await _reset(stream)
+            await reset_stream(stream)
 
     def _mailbox_answer(self, asker: str, op: str, argument: Any) -> bytes:
         if not self._inbound_limit.allow(asker, self._clock()):
@@ -419,10 +419,10 @@ class DmService:
                 await stream.close()
         except (ProtocolError, StreamClosed, trio.TooSlowError) as exc:
             log.info("dm: dropping an inbound request: %s", exc)
-            await _reset(stream)
+            await reset_stream(stream)
         except Exception as exc:  # the peer vanished mid-stream
             log.debug("dm: inbound request ended: %r", exc)
-            await _reset(stream)
+            await reset_stream(stream)
 
     def _answer(self, asker: str, request: bytes) -> str | None:
         if not self._inbound_limit.allow(asker, self._clock()):
@@ -508,10 +508,3 @@ async def _close_quietly(stream: Any) -> None:
             await stream.close()
         except Exception:  # already closed or reset: nothing to do
             return
-
-
-async def _reset(stream: Any) -> None:
-    try:
-        await stream.reset()
-    except Exception:  # already gone
-        return

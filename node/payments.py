@@ -19,7 +19,8 @@ from contextlib import aclosing
 from typing import Any, Final
 
 from zion.gateway.services import Conflict, InvalidInput, NotFound
-from zion.node.bridges import BridgeClient, BridgeError, as_service_error
+from zion.node.bridge_client import BridgeClient
+from zion.node.bridges import BridgeError, as_service_error
 from zion.node.clock import now_ms
 from zion.node.stripe_bridge import StripeBridge
 from zion.protocols import bridge

@@ -14,7 +14,7 @@ from eth_account.signers.local import LocalAccount
 
 from tests.contracts.chains import ETH, World
 from zion.node import config
-from zion.node.bridges import AccessPolicy, BridgeServer, TokenHolders
+from zion.node.bridge_server import AccessPolicy, BridgeServer, TokenHolders
 from zion.node.clock import now_ms
 from zion.protocols import bridge, identity, records
 from zion.storage.bridges import BridgeStore

@@ -21,8 +21,8 @@ from zion.gateway.server import serve_gateway
 from zion.gateway.services import Services
 from zion.node import config
 from zion.node.assistant import AssistantService
+from zion.node.bridge_client import BridgeClient, BridgeDirectory
 from zion.node.bridge_host import BridgeHost, BridgesService
-from zion.node.bridges import BridgeClient, BridgeDirectory
 from zion.node.channels import ChannelService
 from zion.node.content import ContentService
 from zion.node.dmkeys import DmKeyring

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.conftest import make_listing
-from zion.node.bridges import BridgeClient, BridgeDirectory
+from zion.node.bridge_client import BridgeClient, BridgeDirectory
 from zion.node.clock import now_ms
 from zion.node.payments import PaymentsService
 from zion.protocols import identity, records
