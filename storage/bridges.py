@@ -4,13 +4,11 @@ events, and a buyer's own orders (payments started, waiting for their receipt)."
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 
 from zion.storage.database import Database
-from zion.storage.errors import StorageError
 
 DAY_MS: Final = 24 * 3600 * 1000
 #: Handled webhook events are remembered this long: Stripe stops retrying after 3 days, and a
@@ -203,21 +201,8 @@ class BridgeStore:
 
     # --- plumbing ------------------------------------------------------------------------
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._db.conn
-        with self._db.lock:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StorageError(f"cannot store bridge state: {exc}") from exc
-                raise
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.transaction("store bridge state")
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        with self._db.read_lock:
-            return self._db.reader.execute(sql, params).fetchall()
+        return self._db.read(sql, params)

@@ -2,8 +2,10 @@
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from zion.storage.errors import StorageError
 
@@ -280,6 +282,28 @@ class Database:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open database {path}: {exc}") from exc
         self.read_lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer (BEGIN IMMEDIATE ... COMMIT, rolled back on any
+        error); SQLite's errors become StorageError("cannot <what>: ...")."""
+        conn = self.conn
+        with self.lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageError(f"cannot {what}: {exc}") from exc
+                raise
+
+    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Rows from the reader connection (it does not wait for the writer)."""
+        with self.read_lock:
+            return self.reader.execute(sql, params).fetchall()
 
     def close(self) -> None:
         with self.read_lock:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -334,24 +333,11 @@ class DmStore:
 
     # --- plumbing ------------------------------------------------------------------------
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._db.conn
-        with self._db.lock:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StorageError(f"cannot store a direct message: {exc}") from exc
-                raise
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.transaction("store a direct message")
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        with self._db.read_lock:
-            return self._db.reader.execute(sql, params).fetchall()
+        return self._db.read(sql, params)
 
     @staticmethod
     def _event(

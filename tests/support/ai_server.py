@@ -29,8 +29,6 @@ import json
 import math
 import re
 import struct
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -40,17 +38,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.support.listening import HOST, read_listening_port
+from tests.support.listening import HOST, running_module
 
 DIMENSIONS = 64
 MODELS = ("test-chat", "test-embed")
-START_TIMEOUT_S = 30.0
 #: Words per streamed chunk: small, so that even a short answer arrives as several events.
 WORDS_PER_CHUNK = 2
 #: What a failing server asks the SDK to wait before its retry: short, so tests stay fast.
 RETRY_AFTER_MS = 10
 MAX_BODY_BYTES = 4 * 1024 * 1024
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 _WORD = re.compile(r"\w+")
 _LISTING = re.compile(r'<listing id="([^"]+)">(.*?)</listing>', re.DOTALL)
@@ -400,20 +396,13 @@ def running_ai_server(
     key: str, *, fail_status: int | None = None, log: Path | None = None
 ) -> Iterator[str]:
     """Run the server in a subprocess; yield its base URL (``http://127.0.0.1:PORT/v1``)."""
-    args = [sys.executable, "-m", "tests.support.ai_server", "--port", "0", "--key", key]
+    args = ["--port", "0", "--key", key]
     if fail_status is not None:
         args += ["--fail-status", str(fail_status)]
     if log is not None:
         args += ["--log", str(log)]
-    process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=subprocess.PIPE)
-    try:
-        port = read_listening_port(process, START_TIMEOUT_S, "the AI test server")
-        yield f"http://{HOST}:{port}/v1"
-    finally:
-        process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    with running_module("tests.support.ai_server", *args, what="the AI test server") as url:
+        yield f"{url}/v1"
 
 
 if __name__ == "__main__":

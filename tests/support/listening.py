@@ -7,9 +7,35 @@ import os
 import re
 import selectors
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 HOST = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 30.0
+
+
+@contextmanager
+def running_module(module: str, *args: str, what: str) -> Iterator[str]:
+    """Run ``python -m module args`` from the repository root; yield its base URL
+    (``http://127.0.0.1:PORT``) once it says it listens; kill it on exit."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        port = read_listening_port(process, START_TIMEOUT_S, what)
+        yield f"http://{HOST}:{port}"
+    finally:
+        process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def read_listening_port(process: subprocess.Popen[bytes], timeout: float, what: str) -> int:

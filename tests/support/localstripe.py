@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 
-from tests.support.listening import HOST, read_listening_port
+from tests.support.listening import HOST, running_module
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 30.0
 #: localstripe takes any key of this shape; the bridge's Stripe client needs one.
 SECRET_KEY = "sk_test_zionbridge0000000000"
 PUBLISHABLE_KEY = "pk_test_zionbridge0000000000"
@@ -31,20 +26,8 @@ CARD_OK = "4242424242424242"
 @contextmanager
 def running_localstripe() -> Iterator[str]:
     """Run localstripe in a subprocess; yield its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.localstripe", "--port", "0"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        port = read_listening_port(process, START_TIMEOUT_S, "localstripe")
-        yield f"http://{HOST}:{port}"
-    finally:
-        process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    with running_module("tests.support.localstripe", "--port", "0", what="localstripe") as url:
+        yield url
 
 
 def register_webhook(base_url: str, url: str, secret: str, events: list[str]) -> None:

@@ -70,6 +70,22 @@ def listing() -> records.Record:
     return make_listing(SELLER, created=now_ms())
 
 
+def paid_through_bridge(buyer: PaymentsService, listing: records.Record) -> None:
+    """The buyer's node started paying for ``listing`` through BRIDGE."""
+    order = Order(
+        payment_intent="pi_real",
+        listing=listing.id,
+        listing_subject=listing.subject,
+        bridge=peer(BRIDGE),
+        seller=peer(SELLER),
+        amount=12000,
+        currency="EUR",
+        client_secret="pi_real_secret_x",
+        created=now_ms(),
+    )
+    buyer._store.add_order(order)
+
+
 def statuses(payments: PaymentsService) -> dict[str, str]:
     return {item["payment_intent"]: item["status"] for item in payments.orders()}
 
@@ -78,19 +94,7 @@ def test_a_buyer_believes_only_the_bridge_it_paid_through(
     tmp_path: Path, listing: records.Record
 ) -> None:
     buyer = service(tmp_path, BUYER, [])
-    buyer._store.add_order(
-        Order(
-            "pi_real",
-            listing.id,
-            listing.subject,
-            peer(BRIDGE),
-            peer(SELLER),
-            12000,
-            "EUR",
-            "pi_real_secret_x",
-            now_ms(),
-        )
-    )
+    paid_through_bridge(buyer, listing)
     store = buyer._records
     store.apply(listing, now_ms())
     store.apply(receipt(FORGER, listing, "pi_real"), now_ms())
@@ -101,19 +105,7 @@ def test_a_buyer_believes_only_the_bridge_it_paid_through(
 
 def test_a_buyer_sees_the_real_receipt(tmp_path: Path, listing: records.Record) -> None:
     buyer = service(tmp_path, BUYER, [])
-    buyer._store.add_order(
-        Order(
-            "pi_real",
-            listing.id,
-            listing.subject,
-            peer(BRIDGE),
-            peer(SELLER),
-            12000,
-            "EUR",
-            "pi_real_secret_x",
-            now_ms(),
-        )
-    )
+    paid_through_bridge(buyer, listing)
     buyer._records.apply(receipt(BRIDGE, listing, "pi_real"), now_ms())
     (order,) = buyer.orders()
     assert (order["status"], order["bridge"], order["role"]) == ("paid", peer(BRIDGE), "buyer")
