@@ -26,7 +26,7 @@ from zion.node.framed import FramedStream, StreamClosed, reset_stream
 from zion.node.ratelimit import PeerRateLimiter
 from zion.protocols import bridge
 from zion.protocols.errors import ProtocolError
-from zion.protocols.records import BridgeOffer, ProfileBody
+from zion.protocols.records import BridgeOffer, Price, ProfileBody
 from zion.storage.bridges import BridgeStore
 from zion.storage.records import RecordStore
 
@@ -136,10 +136,16 @@ class BridgeServer:
 
     def offer(self, **extra: Any) -> BridgeOffer:
         config = self._config
+        price = (
+            Price(amount=config.price_amount, currency=config.price_currency)
+            if config.price_amount
+            else None
+        )
         return BridgeOffer(
             service=self.service,
             access=policy_name(config.access),
             terms=config.terms,
+            price=price,
             quota_per_day=config.quota_per_day or None,
             **extra,
         )

@@ -172,8 +172,13 @@ class BridgeAccessConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tru
     #: Requests from everyone together per UTC day (0: no such cap): the operator's bill.
     total_per_day: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
     terms: Annotated[str, msgspec.Meta(max_length=1000)]
+    #: What the operator charges per request, announced (settled outside Zion); 0: nothing.
+    price_amount: Annotated[int, msgspec.Meta(ge=0, le=10**15)]
+    price_currency: str
 
     def __post_init__(self) -> None:
+        if self.price_amount and not re.fullmatch(r"[A-Z][A-Z0-9]{2,7}", self.price_currency):
+            raise ValueError("price_currency: an ISO 4217 code or token symbol, with price_amount")
         if self.access not in ("open", "allowlist", "token"):
             raise ValueError(f"access: {self.access!r} is not open, allowlist or token")
         for peer in self.allow:

@@ -1,7 +1,7 @@
 // This node: identity, addresses, peers, sync, storage and pins, and the member's profile.
 
 import { get, post, put, upload } from "/ui/api.js";
-import { bytes, h, message, mount, shortId } from "/ui/ui.js";
+import { bytes, formatPrice, h, message, mount, shortId } from "/ui/ui.js";
 
 export async function node(view, _match, ctx) {
   // The forms are built once; only the sections below them refresh, so live updates never
@@ -15,9 +15,9 @@ export async function node(view, _match, ctx) {
     h("button", { type: "submit" }, "Connect"));
 
   async function refresh() {
-    const [status, peers, stat, pins] = await Promise.all([
+    const [status, peers, stat, pins, bridges] = await Promise.all([
       get("/api/v1/status"), get("/api/v1/peers"), get("/api/v1/ipfs/stat"),
-      get("/api/v1/ipfs/pins"),
+      get("/api/v1/ipfs/pins"), get("/api/v1/bridges"),
     ]);
     mount(peersSection,
       h("h2", {}, `Connected peers (${peers.items.length})`),
@@ -51,7 +51,8 @@ export async function node(view, _match, ctx) {
           ? h("ul", { class: "plain mono" }, pins.items.map((pin) => h("li", {},
             h("a", { href: `/ipfs/${pin.cid}`, target: "_blank", rel: "noopener" },
               shortId(pin.cid, 10)), " ", (pin.owners || []).join(", "))))
-          : message("empty", "Nothing pinned", "Images of your listings are pinned here.")));
+          : message("empty", "Nothing pinned", "Images of your listings are pinned here.")),
+      bridgesSection(bridges));
   }
 
   connect.addEventListener("submit", async (event) => {
@@ -85,6 +86,27 @@ export async function node(view, _match, ctx) {
     profileSlot, peersSection, statsSection);
   const later = ctx.later(() => refresh().catch(() => {}), 2000);
   return ctx.live((type) => { if (type.endsWith(".stored")) later(); });
+}
+
+/** Bridges this node knows (configured first) and the ones it runs, with their terms. */
+function bridgesSection({ items, running }) {
+  const describe = (o) => [h("strong", {}, o.service), ` · ${o.access}`,
+    o.price ? ` · ${formatPrice(o.price)} a request` : "",
+    o.quota_per_day ? ` · ${o.quota_per_day} a day` : "",
+    o.terms ? h("span", { class: "muted" }, ` · ${o.terms}`) : null];
+  return h("section", { class: "card", id: "bridges" },
+    h("h2", {}, "Bridges"),
+    items.length
+      ? h("ul", { class: "plain" }, items.map((b) => h("li", {},
+        h("strong", {}, b.name), " ", h("span", { class: "mono muted" }, shortId(b.peer_id, 8)),
+        b.configured ? " (in your config)" : " (announced)",
+        h("ul", {}, b.offers.map((o) => h("li", {}, describe(o)))))))
+      : message("empty", "No bridges known",
+        "Payment and AI bridges appear here when they announce themselves."),
+    running.length
+      ? [h("h3", {}, "Run by this node"), h("ul", { class: "plain" }, running.map((r) =>
+        h("li", {}, describe(r), ` · served ${r.served}`)))]
+      : null);
 }
 
 function profileForm(profile, limits, done) {

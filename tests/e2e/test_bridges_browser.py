@@ -123,3 +123,10 @@ def test_buy_a_listing_and_draft_one_in_the_browser(
     expect(page_seller.get_by_label("Description")).to_have_value(re.compile("green shade"))
     expect(page_seller.get_by_label("Title")).to_have_value(re.compile("lamp", re.IGNORECASE))
     shot(page_seller, "bridges-draft")
+
+    # The node page lists the bridges this node knows, with their terms.
+    page_buyer.goto(f"{buyer.base_url}/#/node")
+    known = page_buyer.locator("#bridges")
+    expect(known).to_contain_text("Test payments")
+    expect(known).to_contain_text("in your config")  # the buyer names it for AI
+    expect(known).to_contain_text("Payments settle to the operator's Stripe account.")

@@ -269,3 +269,17 @@ async def test_token_access_counts_per_wallet_not_per_peer(db: Database) -> None
     bridge_server, _ = server(db, policy, quota_per_day=1, burst=100)
     assert reason(await replies(bridge_server, ALICE)) is None
     assert reason(await replies(bridge_server, BOB)) == bridge.QUOTA_EXHAUSTED
+
+
+def test_the_offer_announces_terms_price_and_quota(db: Database) -> None:
+    priced, _ = server(
+        db, AccessPolicy("open"), terms="Be nice.", price_amount=5, price_currency="USD"
+    )
+    offer = priced.offer(model="test-chat")
+    assert (offer.service, offer.access, offer.terms) == ("ai", "open", "Be nice.")
+    assert offer.price == records.Price(amount=5, currency="USD")
+    assert offer.quota_per_day == 200 and offer.model == "test-chat"
+    free, _ = server(db, AccessPolicy("open"), quota_per_day=0)
+    assert free.offer().price is None and free.offer().quota_per_day is None
+    with pytest.raises(NodeError, match="price_currency"):
+        config.load(None, {"bridge": {"ai": {"price_amount": 5}}})
