@@ -91,11 +91,11 @@ def test_keyboard_only_on_a_phone_sized_screen(node: NodeProcess, page: Page) ->
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "New listing"
     backwards = []
-    for _ in range(7):
+    for _ in range(8):
         page.keyboard.press("Shift+Tab")
         backwards.append(page.evaluate("document.activeElement.textContent.trim()"))
     assert backwards == [
-        "Node", "DAO", "Messages", "Channels", "Market", "Zion", "Skip to content"
+        "Node", "DAO", "Orders", "Messages", "Channels", "Market", "Zion", "Skip to content"
     ]  # fmt: skip
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
