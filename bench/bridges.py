@@ -138,7 +138,9 @@ def main() -> None:
         wait_until(lambda: len(member.listing_ids()) >= count + 1, 60, "the listings")
         wait_until(lambda: knows_payment_bridge(member, seller, bridge), 30, "seller profile")
         client = stripe.StripeClient(
-            SECRET_KEY, base_addresses={"api": stripe_url}, http_client=stripe.HTTPXClient()
+            SECRET_KEY,
+            base_addresses={"api": stripe_url},
+            http_client=stripe.HTTPXClient(allow_sync_methods=True),
         )
         direct = timed(
             lambda: client.v1.payment_intents.create(params={"amount": 1000, "currency": "eur"}),
