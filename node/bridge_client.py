@@ -286,6 +286,12 @@ class BridgeClient:
 
 
 def _raise_error(reply: bridge.Reply, peer: str) -> bridge.Reply:
+    """An ``error`` reply as a BridgeError. A reason Zion bridges do not give is reported as
+    the upstream failing: the reason becomes an HTTP status and a problem code at the
+    gateway, which a bridge must not choose freely."""
     if isinstance(reply, bridge.Error):
+        if reply.reason not in bridge.REASONS:
+            message = f"the bridge refused ({reply.reason[:40]}): {reply.message}"
+            raise BridgeError(bridge.UPSTREAM_FAILED, message, peer)
         raise BridgeError(reply.reason, reply.message, peer)
     return reply

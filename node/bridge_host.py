@@ -10,7 +10,7 @@ from typing import Any, Final
 import msgspec
 import trio
 
-from zion.gateway.services import ServiceError
+from zion.gateway.services import BridgeFailure
 from zion.node.ai import AiBackend
 from zion.node.ai_bridge import AiBridge
 from zion.node.bridge_client import BridgeDirectory
@@ -152,10 +152,7 @@ class StripeWebhookService:
             outcome = await self._bridge.webhook(payload, signature)
         except WebhookRefused as exc:
             log.warning("stripe bridge: refused a webhook: %s", exc.message)
-            error = ServiceError(exc.message)
-            error.status = exc.status
-            error.code = "webhook-refused"
-            raise error from None
+            raise BridgeFailure(exc.status, "webhook-refused", exc.message, None) from None
         return {"event": outcome.event, "action": outcome.action, "receipt": outcome.receipt}
 
 

@@ -316,9 +316,6 @@ class StripeBridge:
         log.info("stripe bridge: %s receipt for %s published", status, payment.payment_intent)
         return record
 
-    def payments(self) -> list[Payment]:
-        return self._store.payments()
-
     async def aclose(self) -> None:
         await self._http.close_async()  # type: ignore[no-untyped-call]
 

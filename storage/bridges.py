@@ -86,13 +86,6 @@ class BridgeStore:
             conn.execute("DELETE FROM bridge_usage WHERE day < ?", (day - USAGE_MEMORY_DAYS,))
         return None
 
-    def usage(self, service: str, peer: str, now_ms: int) -> int:
-        rows = self._read(
-            "SELECT count FROM bridge_usage WHERE service = ? AND peer = ? AND day = ?",
-            (service, peer, now_ms // DAY_MS),
-        )
-        return int(rows[0][0]) if rows else 0
-
     # --- a Stripe bridge's payments ------------------------------------------------------
 
     def add_payment(self, payment: Payment) -> Payment:
@@ -128,15 +121,6 @@ class BridgeStore:
             (payment_intent,),
         )
         return Payment(*rows[0]) if rows else None
-
-    def payments(self, limit: int = MAX_ORDERS) -> list[Payment]:
-        rows = self._read(
-            "SELECT payment_intent, listing, listing_subject, buyer, seller, amount, currency,"
-            " created, status, refunded, receipt_seq FROM stripe_payments"
-            " ORDER BY created DESC LIMIT ?",
-            (limit,),
-        )
-        return [Payment(*row) for row in rows]
 
     def settle(self, payment_intent: str, status: str, refunded: int, receipt_seq: int) -> None:
         with self._write() as conn:

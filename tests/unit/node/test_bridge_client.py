@@ -166,3 +166,10 @@ async def test_a_bridge_answering_out_of_turn_or_stopping_early_is_an_error(
         [bridge.encode_reply(bridge.Chunk(text="y" * 4000))] * 20,
     )
     assert "too long" in flood.message
+
+
+async def test_a_reason_zion_bridges_do_not_give_is_not_passed_on(db: Database) -> None:
+    """The reason becomes an HTTP status and a problem code: a bridge cannot pick them."""
+    odd = bridge.encode_reply(bridge.error("<script>", "I am a teapot"))
+    failed = await ask_scripted(db, bridge.Draft(notes="x"), [odd])
+    assert failed.reason == bridge.UPSTREAM_FAILED and "teapot" in failed.message
