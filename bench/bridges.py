@@ -26,14 +26,23 @@ from common import wait_until
 from tests.integration.nodes import spawned_nodes
 from tests.integration.test_bridges_stripe import (
     BRIDGE_ENV,
+    WEBHOOK_SECRET,
     bridge_config,
     knows_payment_bridge,
     seller_of,
 )
 from tests.support.ai_server import running_ai_server
-from tests.support.localstripe import SECRET_KEY, running_localstripe
+from tests.support.localstripe import (
+    SECRET_KEY,
+    pay_with_card,
+    register_webhook,
+    running_localstripe,
+)
 
 KEY = "sk-bench"
+PAID_SAMPLES = 5
+#: localstripe sleeps this long before it posts each webhook (its webhooks.py).
+LOCALSTRIPE_WEBHOOK_DELAY_MS = 1000
 #: What the bridge may add to a request, at the median (a libp2p stream, two frames, a gateway).
 BRIDGE_OVERHEAD_LIMIT_MS = 50.0
 
@@ -133,9 +142,9 @@ def main() -> None:
         print(f"Stripe PaymentIntents, {count} each")
         listings = [
             seller.create_listing(f"Item {i}", price={"amount": 1000 + i, "currency": "EUR"})
-            for i in range(count + 1)
+            for i in range(count + 1 + PAID_SAMPLES)
         ]
-        wait_until(lambda: len(member.listing_ids()) >= count + 1, 60, "the listings")
+        wait_until(lambda: len(member.listing_ids()) >= len(listings), 60, "the listings")
         wait_until(lambda: knows_payment_bridge(member, seller, bridge), 30, "seller profile")
         client = stripe.StripeClient(
             SECRET_KEY,
@@ -161,6 +170,28 @@ def main() -> None:
             f"  (through the bridge also checks the listing's signature, expiry, tombstone and"
             f" price, and stores the payment: {p2 - p1:.1f} ms in all)"
         )
+
+        print(f"From the card confirmed to the buyer's order paid, {PAID_SAMPLES} payments")
+        register_webhook(
+            stripe_url,
+            f"{bridge.base_url}/bridge/stripe/webhook",
+            WEBHOOK_SECRET,
+            ["payment_intent.succeeded"],
+        )
+        waits = []
+        for item in listings[-PAID_SAMPLES:]:
+            order = member.api.post("/api/v1/payments", json={"listing": item["id"]}).json()
+            pi = order["payment_intent"]
+            start = time.perf_counter()
+            pay_with_card(stripe_url, pi)
+            wait_until(
+                lambda pi=pi: member.api.get(f"/api/v1/payments/{pi}").json()["status"] == "paid",
+                30,
+                "the receipt",
+            )
+            waits.append((time.perf_counter() - start) * 1000)
+        summary("confirmed -> paid at the buyer", waits)
+        print(f"  (localstripe waits {LOCALSTRIPE_WEBHOOK_DELAY_MS} ms before posting a webhook)")
 
 
 if __name__ == "__main__":

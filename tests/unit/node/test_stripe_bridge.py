@@ -73,6 +73,7 @@ async def stripe_bridge(tmp_path: Path, localstripe: str) -> AsyncIterator[Bridg
     bridges = BridgeStore(db)
     made = StripeBridge(settings, SECRET_KEY, WEBHOOK_SECRET, store, bridges, publisher)
     yield Bridge(made, store, bridges, localstripe)
+    await made.aclose()
     db.close()
 
 
