@@ -169,5 +169,5 @@ def ai_similar(ctx: Any, listing: str, limit: int) -> None:
 @click.option("--limit", type=click.IntRange(1, 50), default=8, show_default=True)
 @click.pass_obj
 def ai_for_you(ctx: Any, limit: int) -> None:
-    """Listings for this member, from what they sell and ask about."""
+    """Listings for this member, from what they sell, buy and reply to."""
     _echo_recommendations(ctx.client().get("/api/v1/recommendations", limit=limit))
