@@ -59,7 +59,8 @@ RECORD_LIMITS: Final = {
 }
 
 
-def build_app(services: Services, security: GatewaySecurity) -> Starlette:
+def build_app(services: Services, security: GatewaySecurity, *, ui: bool = True) -> Starlette:
+    """``ui``: serve the web UI's pages and files (a seed node does not)."""
     api = _Api(services, security)
     routes = [
         Route("/login", api.login, methods=["GET"]),
@@ -83,7 +84,7 @@ def build_app(services: Services, security: GatewaySecurity) -> Starlette:
         *dao.routes(services.governance),
         *dms.routes(services.dms),
         *bridges.routes(services.payments, services.assistant, services.bridges),
-        *webui.routes(),
+        *(webui.routes() if ui else []),
         *openapi.routes(),
     ]
     return Starlette(

@@ -18,6 +18,7 @@ from zion.node.cli_dm import dm
 from zion.node.cli_ipfs import ipfs
 from zion.node.cli_open import open_ui
 from zion.node.cli_wallet import wallet
+from zion.node.config import NODE_PROFILES
 from zion.node.errors import NodeError
 from zion.node.home import NodeHome, resolve_home
 
@@ -100,6 +101,17 @@ def init(ctx: Context) -> None:
 )
 @click.option("--mdns/--no-mdns", default=None, help="Find peers on the LAN by multicast DNS.")
 @click.option("--log-level", default="info", show_default=True, help="debug, info, warning.")
+@click.option(
+    "--profile",
+    type=click.Choice(NODE_PROFILES),
+    default="member",
+    show_default=True,
+    help="What the node is for: seed = DHT server, mailbox, no web UI, metrics, JSON logs"
+    " (configs/seed.toml; config.toml still overrides it).",
+)
+@click.option(
+    "--metrics", metavar="HOST:PORT", help="Serve Prometheus metrics here (port 0: any free)."
+)
 @pass_context
 def run(
     ctx: Context,
@@ -108,6 +120,8 @@ def run(
     bootstrap: tuple[str, ...],
     mdns: bool | None,
     log_level: str,
+    profile: str,
+    metrics: str | None,
 ) -> None:
     """Run the node until SIGINT or SIGTERM (creates the home on first start)."""
     from zion.node.daemon import run_daemon
@@ -122,7 +136,9 @@ def run(
     overrides: dict[str, dict[str, object]] = {"network": network}
     if gateway:
         overrides["gateway"] = {"listen": gateway}
-    run_daemon(ctx.home, overrides, log_level)
+    if metrics:
+        overrides["metrics"] = {"listen": metrics}
+    run_daemon(ctx.home, overrides, log_level, profile)
 
 
 @cli.command("id")

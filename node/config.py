@@ -12,7 +12,7 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import msgspec
 
@@ -28,9 +28,13 @@ class NetworkConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     bootstrap: list[str]
     mdns: bool
     dht: bool
+    #: "client" (asks the DHT) or "server" (also answers it: seed nodes).
+    dht_mode: str = "client"
     max_bootstrap_dials: Annotated[int, msgspec.Meta(ge=0, le=1000)]
 
     def __post_init__(self) -> None:
+        if self.dht_mode not in ("client", "server"):
+            raise ValueError(f"dht_mode: {self.dht_mode!r} is not client or server")
         for key, addrs in (("listen", self.listen), ("bootstrap", self.bootstrap)):
             for addr in addrs:
                 if not addr.startswith("/"):
@@ -101,6 +105,8 @@ class GatewayConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     allowed_origins: list[str]
     allowed_hosts: list[str]
     allow_remote: bool = False
+    #: Serve the web UI (seed nodes do not: the API stays, for the CLI).
+    ui: bool = True
 
     def __post_init__(self) -> None:
         try:
@@ -247,6 +253,27 @@ class BridgeConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 raise ValueError(f"announce: {addr!r} is not a multiaddr ending in /p2p/<peer ID>")
 
 
+class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    #: HOST:PORT of the Prometheus endpoint (/metrics), separate from the gateway; empty: off.
+    listen: str = ""
+
+    def __post_init__(self) -> None:
+        if self.listen:
+            try:
+                parse_host_port(self.listen)
+            except ValueError as exc:
+                raise ValueError(f"listen: {exc}") from None
+
+
+class LoggingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    #: "text" (for people) or "json" (one object per line, for log collectors).
+    format: str = "text"
+
+    def __post_init__(self) -> None:
+        if self.format not in ("text", "json"):
+            raise ValueError(f"format: {self.format!r} is not text or json")
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     network: NetworkConfig
     gossip: GossipConfig
@@ -257,15 +284,39 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dm: DmConfig
     bridges: BridgesConfig
     bridge: BridgeConfig
+    metrics: MetricsConfig
+    logging: LoggingConfig
+
+
+#: `zion run --profile`: what a node is for. Each but "member" is an overlay of the defaults
+#: in configs/<profile>.toml.
+NODE_PROFILES: Final = ("member", "seed")
 
 
 def default_toml() -> str:
     return resources.files("zion.configs").joinpath("default.toml").read_text("utf-8")
 
 
-def load(path: Path | None, overrides: dict[str, Any] | None = None) -> Config:
-    """Defaults, then ``path`` (if given), then ``overrides`` ({"section": {"key": value}})."""
+def commented_defaults() -> str:
+    """default.toml with every setting commented out: a new home's config.toml. Settings
+    that are written out would pin the defaults and hide a profile's (``--profile seed``)."""
+    return re.sub(r"(?m)^(?=[a-z_]+ = )", "# ", default_toml())
+
+
+def profile_toml(profile: str) -> str:
+    return resources.files("zion.configs").joinpath(f"{profile}.toml").read_text("utf-8")
+
+
+def load(
+    path: Path | None, overrides: dict[str, Any] | None = None, profile: str = "member"
+) -> Config:
+    """Defaults, then the profile's overlay, then ``path`` (if given), then ``overrides``
+    ({"section": {"key": value}})."""
+    if profile not in NODE_PROFILES:
+        raise NodeError(f"profile: {profile!r} is not one of {', '.join(NODE_PROFILES)}")
     merged = tomllib.loads(default_toml())
+    if profile != "member":
+        _merge(merged, tomllib.loads(profile_toml(profile)), None)
     if path is not None:
         try:
             user = tomllib.loads(path.read_text("utf-8"))

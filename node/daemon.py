@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -35,7 +37,7 @@ from zion.node.bridge_host import BridgeHost, BridgesService
 from zion.node.chainwatch import ChainWatcher
 from zion.node.channels import ChannelService
 from zion.node.clock import now_ms
-from zion.node.config import ChainConfig, Config
+from zion.node.config import ChainConfig, Config, parse_host_port
 from zion.node.content import ContentService
 from zion.node.dmkeys import DmKeyring
 from zion.node.dms import DmService
@@ -45,6 +47,7 @@ from zion.node.governance import GovernanceService, connect_dao
 from zion.node.home import NodeHome
 from zion.node.ingest import Ingest
 from zion.node.market import MarketService
+from zion.node.metrics import registry_for, serve_metrics
 from zion.node.network import GossipOutcome, Network
 from zion.node.payments import PaymentsService
 from zion.node.profiles import ProfileService
@@ -112,12 +115,13 @@ class NodeInfoService:
             "peer_id": node.peer_id,
             "version": __version__,
             "peers": len(node.network.connected_peers()),
-            "dht": "client" if node.network.dht is not None else "off",
+            "dht": node.config.network.dht_mode if node.network.dht is not None else "off",
             "mdns": node.config.network.mdns,
             "records": len(node.index),
             "listings": node.store.count_listings(),
             "messages": node.store.count_messages(),
             "gossiped": node.publisher.gossiped,
+            "gossip_dropped": node.publisher.dropped,
             "sync_sessions": stats.sessions,
             "sync_failures": stats.failures,
             "sync_stored": stats.stored,
@@ -329,11 +333,17 @@ class ZionNode:
             try:
                 base_url = await nursery.start(
                     serve_gateway,
-                    build_app(self.services, self.security),
+                    build_app(self.services, self.security, ui=gateway.ui),
                     self.security,
                     gateway.host,
                     gateway.port,
                 )
+                if self.config.metrics.listen:
+                    host, port = parse_host_port(self.config.metrics.listen)
+                    registry = registry_for(self.services.node.status)
+                    metrics_url = await nursery.start(serve_metrics, registry, host, port)
+                    self.home.metrics_file.write_text(metrics_url + "\n", "utf-8")
+                    log.info("metrics at %s/metrics", metrics_url)
             except (OSError, BaseExceptionGroup) as exc:
                 # hypercorn binds inside its own nursery: the error may come wrapped.
                 if (os_error := _first(exc, OSError)) is None:
@@ -404,6 +414,7 @@ class ZionNode:
 
     def close(self) -> None:
         self.home.gateway_file.unlink(missing_ok=True)
+        self.home.metrics_file.unlink(missing_ok=True)
         self.db.close()
 
 
@@ -473,12 +484,31 @@ async def _main(node: ZionNode) -> None:
                 break
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors ([logging] format = "json"). Hand-written:
+    five fields and json.dumps need no library."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        formatter: logging.Formatter = JsonLogFormatter()
+        formatter.converter = time.gmtime
+        handler.setFormatter(formatter)
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
     # py-libp2p logs routine peer churn (a peer without our sync protocol, a DHT query to a
     # client) as errors with tracebacks; keep the node's own voice clear unless debugging.
     if level.lower() != "debug":
@@ -486,11 +516,16 @@ def configure_logging(level: str) -> None:
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
 
-def run_daemon(home: NodeHome, overrides: dict[str, dict[str, object]], log_level: str) -> None:
-    configure_logging(log_level)
+def run_daemon(
+    home: NodeHome,
+    overrides: dict[str, dict[str, object]],
+    log_level: str,
+    profile: str = "member",
+) -> None:
     if home.init():
         print(f"initialised a new node home at {home.path}", flush=True)
-    config = home.load_config(overrides)
+    config = home.load_config(overrides, profile)
+    configure_logging(log_level, config.logging.format)
     node = ZionNode(home, config)
     try:
         trio.run(_main, node)

@@ -57,6 +57,11 @@ class NodeHome:
         return self.path / "api_token"
 
     @property
+    def metrics_file(self) -> Path:
+        """Where a running node writes the URL of its metrics endpoint."""
+        return self.path / "metrics.url"
+
+    @property
     def gateway_file(self) -> Path:
         """Written by a running node: the gateway's base URL, for the CLI."""
         return self.path / "gateway.url"
@@ -75,7 +80,7 @@ class NodeHome:
             write_secret(self.key_file, seed)
             created = True
         if not self.config_file.exists():
-            _write_atomic(self.config_file, config_module.default_toml().encode("utf-8"))
+            _write_atomic(self.config_file, config_module.commented_defaults().encode("utf-8"))
             created = True
         if not self.token_file.exists():
             write_secret(self.token_file, secrets.token_urlsafe(32).encode("ascii"))
@@ -102,10 +107,10 @@ class NodeHome:
         return token
 
     def load_config(
-        self, overrides: dict[str, dict[str, object]] | None = None
+        self, overrides: dict[str, dict[str, object]] | None = None, profile: str = "member"
     ) -> config_module.Config:
         path = self.config_file if self.config_file.exists() else None
-        return config_module.load(path, overrides)
+        return config_module.load(path, overrides, profile)
 
 
 def check_private(path: Path) -> None:

@@ -175,7 +175,8 @@ class Network:
             msg_id_constructor=gossip_message_id,
         )
         # Kademlia as a client: members find peers and providers; seed nodes serve (issue 8).
-        self.dht = KadDHT(self.host, DHTMode.CLIENT) if config.network.dht else None
+        mode = DHTMode.SERVER if config.network.dht_mode == "server" else DHTMode.CLIENT
+        self.dht = KadDHT(self.host, mode) if config.network.dht else None
         self._rejects: dict[str, int] = {}
         self._connections_send, self.connections = trio.open_memory_channel[str](256)
         #: Called with a peer ID when the last connection to that peer closes.

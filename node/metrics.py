@@ -1,0 +1,85 @@
+"""Prometheus metrics (`[metrics] listen`, `zion run --metrics`): what a seed operator watches.
+
+Values are read from the node when Prometheus scrapes (a custom collector), so nothing is
+counted twice and an idle node does no work for its metrics. The endpoint is its own small
+ASGI app on its own port, apart from the gateway and its token: Prometheus scrapes without
+one, so keep the port on loopback or a private network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+from prometheus_client import CollectorRegistry, make_asgi_app
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+PREFIX: Final = "zion"
+#: Hypercorn waits this long for open scrapes at shutdown.
+GRACEFUL_TIMEOUT_S: Final = 1.0
+
+
+class NodeCollector(Collector):
+    """Reads ``status()`` (the node's own figures, as `zion status` shows them) per scrape."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[Metric]:
+        status = self._status()
+        gauges = {
+            "peers": ("connected peers", status["peers"]),
+            "records": ("records stored", status["records"]),
+            "listings": ("listings stored", status["listings"]),
+            "blockstore_bytes": ("bytes in the IPFS blockstore", status["content"]["bytes"]),
+        }
+        for name, (text, value) in gauges.items():
+            yield GaugeMetricFamily(f"{PREFIX}_{name}", text, value=value)
+        counters = {
+            "gossip_accepted": ("gossip messages accepted", status["gossip_accepted"]),
+            "gossip_ignored": ("gossip messages ignored", status["gossip_ignored"]),
+            "gossip_rejected": ("gossip messages rejected", status["gossip_rejected"]),
+            "gossip_dropped": ("own records not gossiped: queue full", status["gossip_dropped"]),
+            "records_published": ("records this node published", status["gossiped"]),
+            "sync_sessions": ("sync sessions", status["sync_sessions"]),
+            "sync_failures": ("sync sessions that failed", status["sync_failures"]),
+            "sync_stored": ("records stored from sync", status["sync_stored"]),
+            "sync_served": ("records served to peers' sync", status["sync_served"]),
+        }
+        for name, (text, value) in counters.items():
+            yield CounterMetricFamily(f"{PREFIX}_{name}", text, value=value)
+
+
+def registry_for(status: Callable[[], dict[str, Any]]) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(NodeCollector(status))
+    # Memory and CPU of this process (process_resident_memory_bytes, ...), from /proc.
+    ProcessCollector(registry=registry)
+    return registry
+
+
+async def serve_metrics(
+    registry: CollectorRegistry,
+    host: str,
+    port: int,
+    *,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve GET /metrics until cancelled; reports the base URL once listening."""
+    config = HypercornConfig()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.graceful_timeout = GRACEFUL_TIMEOUT_S
+    config.accesslog = None
+    config.errorlog = log
+    app = make_asgi_app(registry)
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(serve, app, config)
+        task_status.started(str(binds[0]))
