@@ -15,6 +15,7 @@ from zion import __version__
 from zion.node.cli_bridge import ai, bridge, orders, pay
 from zion.node.cli_dao import dao
 from zion.node.cli_dm import dm
+from zion.node.cli_doctor import doctor
 from zion.node.cli_ipfs import ipfs
 from zion.node.cli_open import open_ui
 from zion.node.cli_wallet import wallet
@@ -402,6 +403,7 @@ cli.add_command(bridge)
 cli.add_command(pay)
 cli.add_command(orders)
 cli.add_command(ai)
+cli.add_command(doctor)
 
 
 def main() -> None:
