@@ -31,8 +31,15 @@ class NetworkConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: "client" (asks the DHT) or "server" (also answers it: seed nodes).
     dht_mode: str = "client"
     max_bootstrap_dials: Annotated[int, msgspec.Meta(ge=0, le=1000)]
+    #: Established connections at most, of them at most max_inbound that others opened, and
+    #: at most max_connections_per_peer to one peer.
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 32
+    max_inbound: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 24
+    max_connections_per_peer: Annotated[int, msgspec.Meta(ge=1, le=16)] = 2
 
     def __post_init__(self) -> None:
+        if self.max_inbound > self.max_connections:
+            raise ValueError("max_inbound: more than max_connections")
         if self.dht_mode not in ("client", "server"):
             raise ValueError(f"dht_mode: {self.dht_mode!r} is not client or server")
         for key, addrs in (("listen", self.listen), ("bootstrap", self.bootstrap)):

@@ -115,6 +115,12 @@ class NodeInfoService:
             "peer_id": node.peer_id,
             "version": __version__,
             "peers": len(node.network.connected_peers()),
+            "connections": node.network.connection_counts(),
+            "connection_limits": {
+                "max_connections": node.config.network.max_connections,
+                "max_inbound": node.config.network.max_inbound,
+                "max_connections_per_peer": node.config.network.max_connections_per_peer,
+            },
             "dht": node.config.network.dht_mode if node.network.dht is not None else "off",
             "mdns": node.config.network.mdns,
             "records": len(node.index),

@@ -43,6 +43,17 @@ class NodeCollector(Collector):
         }
         for name, (text, value) in gauges.items():
             yield GaugeMetricFamily(f"{PREFIX}_{name}", text, value=value)
+        connections = GaugeMetricFamily(
+            f"{PREFIX}_connections", "established connections", labels=["direction"]
+        )
+        for direction in ("inbound", "outbound"):
+            connections.add_metric([direction], status["connections"][direction])
+        yield connections
+        yield GaugeMetricFamily(
+            f"{PREFIX}_connections_max",
+            "the most connections allowed ([network] max_connections)",
+            value=status["connection_limits"]["max_connections"],
+        )
         counters = {
             "gossip_accepted": ("gossip messages accepted", status["gossip_accepted"]),
             "gossip_ignored": ("gossip messages ignored", status["gossip_ignored"]),

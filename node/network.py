@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -28,11 +29,14 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
+from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.rcmgr import ResourceLimits, ResourceManager
+from libp2p.rcmgr.connection_limits import ConnectionLimits
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
@@ -66,6 +70,8 @@ VALIDATION_TIMEOUT_S: Final = 15.0
 #: A peer whose gossip we reject this often is cut off.
 MAX_REJECTS_PER_PEER: Final = 20
 DIAL_TIMEOUT_S: Final = 15.0
+#: The resource manager's own connection count (see _resource_manager): out of reach.
+RCMGR_CONNECTION_COUNT_LIMIT: Final = 1_000_000_000
 
 #: Verdict of a gossip handler: True forwards the message, False drops it.
 GossipHandler = Callable[[str, str, bytes], Awaitable["GossipOutcome"]]
@@ -137,6 +143,34 @@ class _SeenOnArrivalPubsub(Pubsub):  # type: ignore[misc]  # libp2p ships no typ
         return False
 
 
+def _connection_config(config: Config) -> ConnectionConfig:
+    """The connection manager's bounds: never more than max_connections; pruned back to half
+    of it, oldest first, when over; dials known peers while under three quarters."""
+    limit = config.network.max_connections
+    return ConnectionConfig(
+        max_connections=limit,
+        min_connections=0,
+        low_watermark=max(1, limit // 2),
+        high_watermark=limit,
+        max_connections_per_peer=config.network.max_connections_per_peer,
+    )
+
+
+def _resource_manager(config: Config) -> ResourceManager:
+    network = config.network
+    return ResourceManager(
+        # Its own connection count only grows with refused connections (0.8.1): keep it out
+        # of the way; ConnectionLimits count established connections correctly.
+        limits=ResourceLimits(max_connections=RCMGR_CONNECTION_COUNT_LIMIT),
+        connection_limits=ConnectionLimits(
+            max_established_inbound=network.max_inbound,
+            max_established_outbound=network.max_connections,
+            max_established_per_peer=network.max_connections_per_peer,
+            max_established_total=network.max_connections,
+        ),
+    )
+
+
 class Network:
     def __init__(self, seed: bytes, config: Config) -> None:
         for name, value in YAMUX_TUNING.items():
@@ -154,7 +188,14 @@ class Network:
             muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
             listen_addrs=self._listen,
             enable_mDNS=config.network.mdns,
+            connection_config=_connection_config(config),
+            resource_manager=_resource_manager(config),
         )
+        # py-libp2p 0.8.1 takes an inbound slot per accepted connection and gives it back only
+        # when the whole swarm stops, so a node stops accepting anyone after its first
+        # (max_connections - min_connections) inbound connections ever. The resource manager
+        # above caps inbound connections as they come and go; this cap is lifted.
+        self.host.get_network()._inbound_limiter = trio.CapacityLimiter(math.inf)
         gossip_config = config.gossip
         self.router = GossipSub(
             protocols=list(GOSSIPSUB_PROTOCOLS),
@@ -246,6 +287,11 @@ class Network:
 
     def addrs(self) -> list[str]:
         return [str(addr) for addr in self.host.get_addrs()]
+
+    def connection_counts(self) -> dict[str, int]:
+        """Established connections now: total, inbound, outbound, and distinct peers."""
+        metrics = self.host.get_network().get_metrics()
+        return {key: int(metrics.get(key, 0)) for key in ("total", "inbound", "outbound", "peers")}
 
     def connected_peers(self) -> list[str]:
         return [peer.to_base58() for peer in self.host.get_connected_peers()]
