@@ -135,6 +135,7 @@ class NodeInfoService:
             "gossip_accepted": node.gossip_verdicts["accept"],
             "gossip_ignored": node.gossip_verdicts["ignore"],
             "gossip_rejected": node.gossip_verdicts["reject"],
+            "banned_peers": len(node.network.banned()),
             "content": node.content.stats(),
             "bitswap": dataclasses.asdict(node.bitswap.stats),
         }

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import math
 import os
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -70,6 +71,10 @@ VALIDATION_TIMEOUT_S: Final = 15.0
 #: A peer whose gossip we reject this often is cut off.
 MAX_REJECTS_PER_PEER: Final = 20
 DIAL_TIMEOUT_S: Final = 15.0
+#: How long a peer that sent too much invalid gossip stays cut off, and how many such peers
+#: are remembered.
+BAN_S: Final = 3600.0
+MAX_BANNED_PEERS: Final = 4096
 #: The resource manager's own connection count (see _resource_manager): out of reach.
 RCMGR_CONNECTION_COUNT_LIMIT: Final = 1_000_000_000
 
@@ -93,10 +98,15 @@ class _ConnectionEvents(INotifee):  # type: ignore[misc]
     the swarm."""
 
     def __init__(
-        self, send: trio.MemorySendChannel[str], on_disconnect: list[Callable[[str], None]]
+        self,
+        send: trio.MemorySendChannel[str],
+        on_disconnect: list[Callable[[str], None]],
+        refuse: Callable[[INetConn], bool],
     ) -> None:
+        """``refuse``: whether to close a new connection at once (a banned peer's)."""
         self._send = send
         self._on_disconnect = on_disconnect
+        self._refuse = refuse
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
         pass
@@ -105,6 +115,8 @@ class _ConnectionEvents(INotifee):  # type: ignore[misc]
         pass
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
+        if self._refuse(conn):
+            return
         peer = conn.muxed_conn.peer_id
         # If the channel is full, periodic sync catches up with whoever we missed.
         with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
@@ -222,8 +234,11 @@ class Network:
         self._connections_send, self.connections = trio.open_memory_channel[str](256)
         #: Called with a peer ID when the last connection to that peer closes.
         self.on_disconnect: list[Callable[[str], None]] = []
+        #: Peers cut off for misbehaving, until when (trio time); bounded, oldest dropped.
+        self._banned: OrderedDict[str, float] = OrderedDict()
+        self._nursery: trio.Nursery | None = None
         self.host.get_network().register_notifee(
-            _ConnectionEvents(self._connections_send, self.on_disconnect)
+            _ConnectionEvents(self._connections_send, self.on_disconnect, self._refuse)
         )
 
     @property
@@ -247,6 +262,7 @@ class Network:
             await stack.enter_async_context(background_trio_service(self.pubsub))
             await stack.enter_async_context(background_trio_service(self.router))
             nursery = await stack.enter_async_context(trio.open_nursery())
+            self._nursery = nursery
             if self.dht is not None:
                 await nursery.start(_run_service, self.dht)
             await self.pubsub.wait_until_ready()
@@ -280,7 +296,42 @@ class Network:
         self._rejects[sender] = count
         if count == MAX_REJECTS_PER_PEER:
             log.warning("cutting off %s: %d invalid gossip messages", sender, count)
-            self.pubsub.add_to_blacklist(peer)
+            self.ban(peer)
+
+    def ban(self, peer: ID) -> None:
+        """Cut a peer off for BAN_S: drop its gossip, forget its addresses (so nothing dials it
+        again), close its connections, and close new ones while the ban lasts. py-libp2p has
+        no ban by peer ID (its gater bans addresses), hence this."""
+        sender = peer.to_base58()
+        self._banned.pop(sender, None)
+        self._banned[sender] = trio.current_time() + BAN_S
+        while len(self._banned) > MAX_BANNED_PEERS:
+            self._banned.popitem(last=False)
+        self.pubsub.add_to_blacklist(peer)
+        self.host.get_peerstore().clear_addrs(peer)
+        if self._nursery is not None:
+            self._nursery.start_soon(self._disconnect, peer)
+
+    def banned(self) -> list[str]:
+        now = trio.current_time()
+        return [peer for peer, until in self._banned.items() if until > now]
+
+    def _refuse(self, conn: INetConn) -> bool:
+        peer = conn.muxed_conn.peer_id
+        until = self._banned.get(peer.to_base58())
+        if until is None or until <= trio.current_time():
+            return False
+        # Closing inside the swarm's own connection handling would break it: soon, not now.
+        if self._nursery is not None:
+            self._nursery.start_soon(conn.close)
+        return True
+
+    async def _disconnect(self, peer: ID) -> None:
+        try:
+            with trio.fail_after(DIAL_TIMEOUT_S):
+                await self.host.disconnect(peer)
+        except Exception as exc:  # py-libp2p raises many types for a peer already gone
+            log.debug("disconnecting %s: %r", peer, exc)
 
     async def publish(self, topic: str, data: bytes) -> None:
         await self.pubsub.publish(topic, data)

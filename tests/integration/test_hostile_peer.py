@@ -146,3 +146,24 @@ def test_copies_of_one_gossip_message_are_validated_once(spawn: Spawn, tmp_path:
     assert a.get_listing("copied") is not None
     status = a.status()
     assert (status["gossip_accepted"], status["gossip_ignored"]) == (2, 0)
+
+
+def test_a_peer_that_keeps_sending_invalid_gossip_is_cut_off(spawn: Spawn, tmp_path: Path) -> None:
+    a = spawn("a")
+    from zion.node.network import MAX_REJECTS_PER_PEER
+
+    # Distinct invalid messages (gossip drops exact copies before they are validated).
+    junk = [
+        {"topic": gossip.TOPIC_LISTINGS, "data": f"not an envelope {i}".encode().hex()}
+        for i in range(MAX_REJECTS_PER_PEER + 5)
+    ]
+
+    def cut_off() -> bool:
+        status = a.status()
+        return status["banned_peers"] == 1 and status["peers"] == 0
+
+    publish_raw(a, junk, tmp_path, until=cut_off)
+    status = a.status()
+    # Validation stops at the ban: the rest is dropped unread.
+    assert MAX_REJECTS_PER_PEER <= status["gossip_rejected"] <= len(junk)
+    assert "cutting off" in a.log_file.read_text()
