@@ -13,18 +13,16 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 from prometheus_client import CollectorRegistry, make_asgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from zion.gateway.server import serve_asgi
+
 log = logging.getLogger(__name__)
 
 PREFIX: Final = "zion"
-#: Hypercorn waits this long for open scrapes at shutdown.
-GRACEFUL_TIMEOUT_S: Final = 1.0
 
 
 class NodeCollector(Collector):
@@ -85,12 +83,6 @@ async def serve_metrics(
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve GET /metrics until cancelled; reports the base URL once listening."""
-    config = HypercornConfig()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.graceful_timeout = GRACEFUL_TIMEOUT_S
-    config.accesslog = None
-    config.errorlog = log
-    app = make_asgi_app(registry)
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(serve, app, config)
-        task_status.started(str(binds[0]))
+        url = await nursery.start(serve_asgi, make_asgi_app(registry), host, port, __name__)
+        task_status.started(url)
