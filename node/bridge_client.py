@@ -129,8 +129,10 @@ class BridgeDirectory:
         self, service: str, *, among: Collection[str] | None = None, configured_only: bool = False
     ) -> list[KnownBridge]:
         """Bridges offering ``service``, configured ones first in config order. ``among``:
-        only these peers (a seller's payment bridges); ``configured_only``: none that merely
-        announced themselves."""
+        only these peers (a seller's payment bridges), and all of them: one whose announcement
+        has not arrived is still tried, by peer ID (the seller vouches for it; it may be
+        connected already, or the peerstore may know its addresses). ``configured_only``: none
+        that merely announced themselves."""
         configured = self.configured(service)
         candidates = [
             known
@@ -144,6 +146,11 @@ class BridgeDirectory:
                 configured.index(known.peer_id) if known.peer_id in configured else len(configured)
             )
         )
+        listed = {known.peer_id for known in candidates}
+        for peer in among or ():
+            if peer not in listed and peer != self._own:
+                offer = BridgeOffer(service=_service(service), access="open")
+                candidates.append(KnownBridge(peer, "payment bridge", (offer,), (), False, None))
         return candidates
 
 

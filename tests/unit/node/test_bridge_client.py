@@ -173,3 +173,11 @@ async def test_a_reason_zion_bridges_do_not_give_is_not_passed_on(db: Database) 
     odd = bridge.encode_reply(bridge.error("<script>", "I am a teapot"))
     failed = await ask_scripted(db, bridge.Draft(notes="x"), [odd])
     assert failed.reason == bridge.UPSTREAM_FAILED and "teapot" in failed.message
+
+
+async def test_a_sellers_bridge_is_tried_before_its_announcement_arrives(db: Database) -> None:
+    vouched = identity.peer_id_of(Ed25519PrivateKey.from_private_bytes(bytes([30] * 32)))
+    directory = BridgeDirectory(RecordStore(db), {}, True, ALICE)
+    assert [b.peer_id for b in directory.for_service("stripe", among=[vouched])] == [vouched]
+    assert directory.for_service("stripe", among=[ALICE]) == []  # never this node itself
+    assert directory.for_service("stripe") == []
