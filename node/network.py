@@ -157,7 +157,8 @@ class _SeenOnArrivalPubsub(Pubsub):  # type: ignore[misc]  # libp2p ships no typ
 
 def _connection_config(config: Config) -> ConnectionConfig:
     """The connection manager's bounds: never more than max_connections; pruned back to half
-    of it, oldest first, when over; dials known peers while under three quarters."""
+    of it when over (connections younger than its grace period are spared); dials known peers
+    while under three quarters."""
     limit = config.network.max_connections
     return ConnectionConfig(
         max_connections=limit,
