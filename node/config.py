@@ -26,6 +26,10 @@ PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 class NetworkConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     listen: list[str]
     bootstrap: list[str]
+    #: Also dial the network's seeds listed in configs/bootstrap.toml.
+    default_bootstrap: bool = True
+    #: Below this many connected peers, look for more (bootstrap, DHT, mDNS).
+    min_peers: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 8
     mdns: bool
     dht: bool
     #: "client" (asks the DHT) or "server" (also answers it: seed nodes).
@@ -47,8 +51,28 @@ class NetworkConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 if not addr.startswith("/"):
                     raise ValueError(f"{key}: {addr!r} is not a multiaddr (it starts with /)")
         for addr in self.bootstrap:
-            if "/p2p/" not in addr:
-                raise ValueError(f"bootstrap: {addr!r} has no /p2p/<peer ID>")
+            check_bootstrap_address(addr, "bootstrap")
+
+    def bootstrap_peers(self) -> list[str]:
+        """The bootstrap list: this config's, then the network's seeds, without repeats."""
+        seeds = network_seeds() if self.default_bootstrap else []
+        return list(dict.fromkeys([*self.bootstrap, *seeds]))
+
+
+def check_bootstrap_address(addr: str, key: str) -> None:
+    if not addr.startswith("/"):
+        raise ValueError(f"{key}: {addr!r} is not a multiaddr (it starts with /)")
+    if "/p2p/" not in addr:
+        raise ValueError(f"{key}: {addr!r} has no /p2p/<peer ID>")
+
+
+def network_seeds() -> list[str]:
+    """configs/bootstrap.toml's seeds, checked (a unit test keeps the shipped file valid)."""
+    text = resources.files("zion.configs").joinpath("bootstrap.toml").read_text("utf-8")
+    seeds = tomllib.loads(text).get("seeds", [])
+    for addr in seeds:
+        check_bootstrap_address(addr, "configs/bootstrap.toml seeds")
+    return list(seeds)
 
 
 class GossipConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

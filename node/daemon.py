@@ -39,6 +39,7 @@ from zion.node.channels import ChannelService
 from zion.node.clock import now_ms
 from zion.node.config import ChainConfig, Config, parse_host_port
 from zion.node.content import ContentService
+from zion.node.discovery import PeerFinder
 from zion.node.dmkeys import DmKeyring
 from zion.node.dms import DmService
 from zion.node.errors import NodeError
@@ -123,6 +124,12 @@ class NodeInfoService:
             },
             "dht": node.config.network.dht_mode if node.network.dht is not None else "off",
             "mdns": node.config.network.mdns,
+            "discovery": {
+                "min_peers": node.config.network.min_peers,
+                "found_by_dht": node.peer_finder.found_by_dht,
+                "last_lookup_providers": node.peer_finder.last_lookup_providers,
+                "found_on_lan": node.peer_finder.found_on_lan,
+            },
             "records": len(node.index),
             "listings": node.store.count_listings(),
             "messages": node.store.count_messages(),
@@ -185,6 +192,14 @@ class ZionNode:
         self.dao_store = DaoStore(self.db)
         self.relayer_account = _unlock_relayer(home, config.chain)
         self.bitswap = Bitswap(self.network, self.blocks)
+        network_config = config.network
+        self.peer_finder = PeerFinder(
+            self.network,
+            network_config.bootstrap_peers(),
+            network_config.min_peers,
+            network_config.max_bootstrap_dials,
+        )
+        self.network.on_lan_peer = self.peer_finder.lan_peer_seen
         self.network.on_disconnect.append(self.bitswap.forget_peer)
         self.content = ContentService(
             self.blocks,
@@ -334,7 +349,7 @@ class ZionNode:
             nursery.start_soon(self._sync_on_connect, nursery)
             nursery.start_soon(self._sync_periodically, nursery)
             nursery.start_soon(self._expire_periodically)
-            nursery.start_soon(self._dial_bootstrap, nursery)
+            nursery.start_soon(self.peer_finder.run)
             nursery.start_soon(self.bridge_host.announce_periodically, self.network.addrs)
             gateway = self.config.gateway
             try:
@@ -406,18 +421,6 @@ class ZionNode:
             if dropped:
                 log.info("dropped %d expired records", dropped)
             await trio.sleep(EXPIRY_INTERVAL_S)
-
-    async def _dial_bootstrap(self, nursery: trio.Nursery) -> None:
-        limit = self.config.network.max_bootstrap_dials
-        for address in self.config.network.bootstrap[:limit]:
-            nursery.start_soon(self._dial, address)
-
-    async def _dial(self, address: str) -> None:
-        try:
-            peer = await self.network.connect(address)
-            log.info("connected to bootstrap peer %s", peer)
-        except Exception as exc:  # a bootstrap peer being down is normal
-            log.warning("cannot reach bootstrap peer %s: %s", address, exc)
 
     def close(self) -> None:
         self.home.gateway_file.unlink(missing_ok=True)

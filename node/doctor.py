@@ -173,7 +173,7 @@ def check_listen(home: NodeHome, config: Config) -> list[Finding]:
 
 
 def check_bootstrap(config: Config) -> list[Finding]:
-    peers = config.network.bootstrap
+    peers = config.network.bootstrap_peers()
     if not peers:
         return [
             warn(

@@ -17,7 +17,7 @@ import logging
 import math
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -29,10 +29,11 @@ from libp2p.abc import INetConn, INetStream, INetwork, INotifee
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.discovery.events.peerDiscovery import peerDiscovery
 from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
 from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
-from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
@@ -235,6 +236,8 @@ class Network:
         self._connections_send, self.connections = trio.open_memory_channel[str](256)
         #: Called with a peer ID when the last connection to that peer closes.
         self.on_disconnect: list[Callable[[str], None]] = []
+        #: Called (in trio's thread) with a peer ID and its addresses when mDNS sees a peer.
+        self.on_lan_peer: Callable[[str, list[str]], None] | None = None
         #: Peers cut off for misbehaving, until when (trio time); bounded, oldest dropped.
         self._banned: OrderedDict[str, float] = OrderedDict()
         self._nursery: trio.Nursery | None = None
@@ -266,6 +269,8 @@ class Network:
             self._nursery = nursery
             if self.dht is not None:
                 await nursery.start(_run_service, self.dht)
+            if self._config.network.mdns:
+                stack.enter_context(self._lan_sightings())
             await self.pubsub.wait_until_ready()
             for topic in gossip.TOPICS:
                 self.pubsub.set_topic_validator(
@@ -275,6 +280,26 @@ class Network:
                 nursery.start_soon(_drain, subscription)
             yield
             nursery.cancel_scope.cancel()
+
+    @contextlib.contextmanager
+    def _lan_sightings(self) -> Iterator[None]:
+        """Pass mDNS sightings to ``on_lan_peer``. py-libp2p reports them on zeroconf's
+        thread, through a process-wide registry: hand them over to trio's thread."""
+        token = trio.lowlevel.current_trio_token()
+        own_id = self.host.get_id()
+
+        def seen(info: PeerInfo) -> None:
+            if info.peer_id == own_id or self.on_lan_peer is None:
+                return
+            addrs = [str(addr) for addr in info.addrs]
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(self.on_lan_peer, info.peer_id.to_base58(), addrs)
+
+        peerDiscovery.register_peer_discovered_handler(seen)
+        try:
+            yield
+        finally:
+            peerDiscovery.unregister_peer_discovered_handler(seen)
 
     def _validator(
         self, topic: str, handler: GossipHandler
@@ -384,27 +409,65 @@ class Network:
             ID.from_base58(peer_id), [TProtocol(p) for p in protocols]
         )
 
+    def has_dht(self) -> bool:
+        return self.dht is not None
+
+    async def find_providers(self, multihash: bytes, count: int) -> dict[str, list[str]]:
+        """Peers the DHT names as providers of ``multihash`` (not this node), with their
+        addresses."""
+        if self.dht is None:
+            return {}
+        own_id = self.host.get_id()
+        store = self.dht.provider_store
+        found = [info for info in store.get_providers(multihash) if info.peer_id != own_id]
+        if not found:
+            # py-libp2p answers from its own store whenever it holds a record for the key, so
+            # a node that provides the key itself would never ask the network: ask the peers
+            # closest to the key directly (what its lookup does next).
+            closest = await self.dht.peer_routing.find_closest_peers_network(multihash)
+            async with trio.open_nursery() as nursery:
+                for peer in closest[:count]:
+                    nursery.start_soon(self._ask_providers, store, peer, multihash, found)
+        return {
+            info.peer_id.to_base58(): [str(addr) for addr in info.addrs]
+            for info in found[:count]
+            if info.peer_id != own_id
+        }
+
+    @staticmethod
+    async def _ask_providers(store: Any, peer: ID, key: bytes, found: list[PeerInfo]) -> None:
+        try:
+            with trio.move_on_after(DIAL_TIMEOUT_S):
+                providers, _ = await store._get_providers_from_peer_with_closers(peer, key)
+                found.extend(providers)
+        except Exception as exc:  # a peer that went away mid-lookup
+            log.debug("provider query to %s failed: %s", peer, exc)
+
     async def connect_providers(self, multihash: bytes, count: int) -> list[str]:
         """Peers the DHT names as providers of ``multihash``, connected (best effort)."""
-        if self.dht is None:
-            return []
-        connected = []
-        for info in await self.dht.find_providers(multihash.hex(), count):
-            if info.peer_id == self.host.get_id():
-                continue
-            try:
-                with trio.fail_after(DIAL_TIMEOUT_S):
-                    await self.host.connect(info)
-            except Exception as exc:
-                log.debug("cannot reach provider %s: %s", info.peer_id, exc)
-                continue
-            connected.append(str(info.peer_id.to_base58()))
+        connected: list[str] = []
+        for peer_id, addrs in (await self.find_providers(multihash, count)).items():
+            if await self.connect_peer(peer_id, addrs):
+                connected.append(peer_id)
         return connected
 
-    async def provide(self, multihash: bytes) -> None:
-        """Announce in the DHT that this node has ``multihash`` (best effort)."""
-        if self.dht is not None:
-            await self.dht.provide(multihash.hex())
+    async def connect_peer(self, peer_id: str, addrs: list[str]) -> bool:
+        """Dial a peer at any of ``addrs`` (best effort): whether it is connected."""
+        try:
+            info = PeerInfo(ID.from_base58(peer_id), [multiaddr.Multiaddr(a) for a in addrs])
+            with trio.fail_after(DIAL_TIMEOUT_S):
+                await self.host.connect(info)
+        except Exception as exc:  # py-libp2p raises many types for unreachable peers
+            log.debug("cannot reach %s: %s", peer_id, exc)
+            return False
+        return True
+
+    async def provide(self, multihash: bytes) -> bool:
+        """Announce in the DHT that this node has ``multihash`` (best effort): whether some
+        DHT server took the record."""
+        if self.dht is None:
+            return False
+        return bool(await self.dht.provide(multihash.hex()))
 
 
 async def _run_service(
