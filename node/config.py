@@ -81,6 +81,9 @@ class GossipConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     degree_high: Annotated[int, msgspec.Meta(ge=1, le=128)]
     heartbeat_interval_s: PositiveSeconds
     batch_window_ms: Annotated[int, msgspec.Meta(ge=0, le=5000)]
+    #: Records taken per second from one peer's gossip, with bursts (node/floodcontrol.py).
+    peer_records_per_s: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = 100.0
+    peer_records_burst: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 1000
 
     def __post_init__(self) -> None:
         if not self.degree_low <= self.degree <= self.degree_high:

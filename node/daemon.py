@@ -44,6 +44,7 @@ from zion.node.dmkeys import DmKeyring
 from zion.node.dms import DmService
 from zion.node.errors import NodeError
 from zion.node.events import EventFeed
+from zion.node.floodcontrol import Admission, FloodControl
 from zion.node.governance import GovernanceService, connect_dao
 from zion.node.home import NodeHome
 from zion.node.ingest import Ingest
@@ -142,6 +143,7 @@ class NodeInfoService:
             "gossip_accepted": node.gossip_verdicts["accept"],
             "gossip_ignored": node.gossip_verdicts["ignore"],
             "gossip_rejected": node.gossip_verdicts["reject"],
+            "gossip_over_budget": node.flood_control.over_budget_records,
             "banned_peers": len(node.network.banned()),
             "content": node.content.stats(),
             "bitswap": dataclasses.asdict(node.bitswap.stats),
@@ -175,6 +177,9 @@ class ZionNode:
             config.sync.timeout_s,
         )
         self.gossip_verdicts = {verdict.value: 0 for verdict in Verdict}
+        self.flood_control = FloodControl(
+            config.gossip.peer_records_per_s, config.gossip.peer_records_burst
+        )
         self.dm_keys = DmKeyring(home)
         self.dms = DmService(
             DmStore(self.db),
@@ -304,11 +309,14 @@ class ZionNode:
     async def _open_sync_stream(self, peer_id: str) -> Any:
         return await self.network.open_stream(peer_id, sync.PROTOCOL_ID)
 
-    async def on_gossip(self, topic: str, sender: str, data: bytes) -> GossipOutcome:
+    async def on_gossip(self, topic: str, sender: str, origin: str, data: bytes) -> GossipOutcome:
         try:
             blocks = gossip.decode_batch(data)
         except ProtocolError as exc:
             return self._gossip_verdict(Verdict.REJECT, sender, exc.reason)
+        admission = self.flood_control.admit(sender, origin, len(blocks), trio.current_time())
+        if admission is not Admission.ADMIT:
+            return GossipOutcome(forward=False, cut_off=admission is Admission.CUT_OFF)
         report = await self.ingest.receive(blocks, reject_all_on_invalid=True)
         return self._gossip_verdict(report.verdict, sender, report.reject_reason)
 

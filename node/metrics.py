@@ -52,11 +52,18 @@ class NodeCollector(Collector):
             "the most connections allowed ([network] max_connections)",
             value=status["connection_limits"]["max_connections"],
         )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_banned_peers", "peers cut off for misbehaving", value=status["banned_peers"]
+        )
         counters = {
             "gossip_accepted": ("gossip messages accepted", status["gossip_accepted"]),
             "gossip_ignored": ("gossip messages ignored", status["gossip_ignored"]),
             "gossip_rejected": ("gossip messages rejected", status["gossip_rejected"]),
             "gossip_dropped": ("own records not gossiped: queue full", status["gossip_dropped"]),
+            "gossip_over_budget": (
+                "gossiped records ignored: over a peer's budget",
+                status["gossip_over_budget"],
+            ),
             "records_published": ("records this node published", status["gossiped"]),
             "sync_sessions": ("sync sessions", status["sync_sessions"]),
             "sync_failures": ("sync sessions that failed", status["sync_failures"]),

@@ -79,8 +79,9 @@ MAX_BANNED_PEERS: Final = 4096
 #: The resource manager's own connection count (see _resource_manager): out of reach.
 RCMGR_CONNECTION_COUNT_LIMIT: Final = 1_000_000_000
 
-#: Verdict of a gossip handler: True forwards the message, False drops it.
-GossipHandler = Callable[[str, str, bytes], Awaitable["GossipOutcome"]]
+#: A gossip handler gets the topic, the forwarding peer, the origin (the peer that signed the
+#: message) and the data.
+GossipHandler = Callable[[str, str, str, bytes], Awaitable["GossipOutcome"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,8 @@ class GossipOutcome:
     forward: bool
     #: The sender is to blame (invalid records), not merely unlucky (duplicates).
     blame: bool = False
+    #: The sender floods: cut it off now.
+    cut_off: bool = False
 
 
 def gossip_message_id(msg: rpc_pb2.Message) -> bytes:
@@ -310,8 +313,12 @@ class Network:
             if forwarder == own_id:
                 return True  # our own publish: its records are already stored
             sender = forwarder.to_base58()
-            outcome = await handler(topic, sender, msg.data)
-            if outcome.blame:
+            origin = ID(msg.from_id).to_base58()  # strict signing: checked before we are called
+            outcome = await handler(topic, sender, origin, msg.data)
+            if outcome.cut_off:
+                log.warning("cutting off %s: it floods the network with records", sender)
+                self.ban(forwarder)
+            elif outcome.blame:
                 self._blame(forwarder, sender)
             return outcome.forward
 

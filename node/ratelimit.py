@@ -30,8 +30,9 @@ class PeerRateLimiter:
         self._max_peers = max_peers
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
-    def allow(self, peer: str, now: float) -> bool:
-        """Take one token from ``peer``'s bucket (``now`` in seconds, monotonic)."""
+    def allow(self, peer: str, now: float, cost: float = 1.0) -> bool:
+        """Take ``cost`` tokens from ``peer``'s bucket (``now`` in seconds, monotonic); none
+        are taken when there are not enough."""
         bucket = self._buckets.pop(peer, None)
         if bucket is None:
             bucket = _Bucket(float(self.burst), now)
@@ -42,7 +43,7 @@ class PeerRateLimiter:
         self._buckets[peer] = bucket
         if len(self._buckets) > self._max_peers:
             self._buckets.popitem(last=False)
-        if bucket.tokens < 1:
+        if bucket.tokens < cost:
             return False
-        bucket.tokens -= 1
+        bucket.tokens -= cost
         return True

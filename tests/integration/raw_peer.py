@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import multiaddr
 import trio
@@ -34,8 +37,10 @@ from libp2p.tools.anyio_service import background_trio_service
 from zion.protocols.gossip import message_id
 
 
-async def main(target: str, payload_file: str) -> None:
-    payloads = json.loads(Path(payload_file).read_text())
+@asynccontextmanager
+async def gossip_peer(target: str, topics: list[str]) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """A bare host with GossipSub, connected to ``target`` once it is subscribed to ``topics``:
+    yields (host, pubsub, target's peer ID)."""
     key_pair = create_new_key_pair()
     host = new_host(
         key_pair=key_pair,
@@ -60,12 +65,19 @@ async def main(target: str, payload_file: str) -> None:
         await pubsub.wait_until_ready()
         info = info_from_p2p_addr(multiaddr.Multiaddr(target))
         await host.connect(info)
-        topics = sorted({p["topic"] for p in payloads})
         for topic in topics:
             await pubsub.subscribe(topic)
         with trio.fail_after(20):
             while not all(info.peer_id in pubsub.peer_topics.get(t, ()) for t in topics):
                 await trio.sleep(0.05)
+        yield host, pubsub, info.peer_id
+
+
+async def main(target: str, payload_file: str) -> None:
+    payloads = json.loads(Path(payload_file).read_text())
+    topics = sorted({p["topic"] for p in payloads})
+    async with gossip_peer(target, topics) as (host, pubsub, target_id):
+        private_key, public_key = host.get_private_key(), host.get_public_key()
         for seqno, payload in enumerate(payloads):
             data = bytes.fromhex(payload["data"])
             copies = payload.get("copies", 0)
@@ -78,11 +90,10 @@ async def main(target: str, payload_file: str) -> None:
                 from_id=host.get_id().to_bytes(),
                 seqno=seqno.to_bytes(8, "big"),
             )
-            msg.signature = key_pair.private_key.sign(
-                PUBSUB_SIGNING_PREFIX.encode() + msg.SerializeToString()
-            )
-            msg.key = key_pair.public_key.serialize()
-            await pubsub.write_msg(pubsub.peers[info.peer_id], rpc_pb2.RPC(publish=[msg] * copies))
+            signed = PUBSUB_SIGNING_PREFIX.encode() + msg.SerializeToString()
+            msg.signature = private_key.sign(signed)
+            msg.key = public_key.serialize()
+            await pubsub.write_msg(pubsub.peers[target_id], rpc_pb2.RPC(publish=[msg] * copies))
         print("published", flush=True)
         await trio.sleep_forever()
 

@@ -1,0 +1,65 @@
+"""How many gossiped records a node takes from each peer, and when a flooder is cut off.
+
+Two budgets, both token buckets counted in records (a gossip message carries up to 256):
+- per origin (the peer that signed the gossip message): what any one member may publish.
+  Every honest node enforces it, so an honest peer never forwards more than it of one origin;
+- per forwarder (the connected peer that handed it over): what one connection may cost,
+  however many origins it claims (a flooder can sign messages with many keys), set higher
+  because an honest peer forwards for many origins.
+Records over either budget are ignored: not stored, not forwarded. A connected peer that
+floods under its own name (origin = forwarder) past CUT_OFF_EXCESS_RECORDS in one
+EXCESS_WINDOW_S is cut off (node/network.py bans it). Forwarders are not cut off for excess
+alone: with many flooders upstream an honest forwarder could exceed its budget too.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+from typing import Final
+
+from zion.node.ratelimit import PeerRateLimiter
+
+#: Excess records of its own that get a connected peer cut off, counted per window.
+CUT_OFF_EXCESS_RECORDS: Final = 2000
+EXCESS_WINDOW_S: Final = 60.0
+#: Peers whose excess is counted; the least recently seen are forgotten first.
+MAX_TRACKED_PEERS: Final = 4096
+#: A forwarder may hand over this many times an origin's budget.
+FORWARDER_FACTOR: Final = 4
+
+
+class Admission(enum.Enum):
+    ADMIT = "admit"
+    OVER_BUDGET = "over-budget"
+    CUT_OFF = "cut-off"
+
+
+class FloodControl:
+    def __init__(self, records_per_s: float, burst: int) -> None:
+        self._origins = PeerRateLimiter(records_per_s, burst)
+        self._forwarders = PeerRateLimiter(
+            records_per_s * FORWARDER_FACTOR, burst * FORWARDER_FACTOR
+        )
+        #: peer -> (start of its window, excess records of its own in that window)
+        self._excess: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self.over_budget_records = 0
+
+    def admit(self, forwarder: str, origin: str, records: int, now: float) -> Admission:
+        cost = max(1, records)
+        if self._origins.allow(origin, now, cost) and self._forwarders.allow(forwarder, now, cost):
+            return Admission.ADMIT
+        self.over_budget_records += cost
+        if forwarder != origin:
+            return Admission.OVER_BUDGET
+        start, count = self._excess.pop(forwarder, (now, 0))
+        if now - start > EXCESS_WINDOW_S:
+            start, count = now, 0
+        count += cost
+        self._excess[forwarder] = (start, count)
+        while len(self._excess) > MAX_TRACKED_PEERS:
+            self._excess.popitem(last=False)
+        if count >= CUT_OFF_EXCESS_RECORDS:
+            del self._excess[forwarder]
+            return Admission.CUT_OFF
+        return Admission.OVER_BUDGET

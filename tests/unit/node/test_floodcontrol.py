@@ -1,0 +1,58 @@
+"""FloodControl: budgets per origin and per forwarder, counted in records; who is cut off."""
+
+from __future__ import annotations
+
+from zion.node.floodcontrol import (
+    CUT_OFF_EXCESS_RECORDS,
+    EXCESS_WINDOW_S,
+    FORWARDER_FACTOR,
+    Admission,
+    FloodControl,
+)
+
+
+def test_a_burst_is_taken_then_the_steady_rate() -> None:
+    flood = FloodControl(records_per_s=100, burst=1000)
+    assert flood.admit("p", "p", 1000, now=0.0) is Admission.ADMIT
+    assert flood.admit("p", "p", 1, now=0.0) is Admission.OVER_BUDGET
+    assert flood.admit("p", "p", 100, now=1.0) is Admission.ADMIT
+    assert flood.admit("p", "p", 10, now=1.0) is Admission.OVER_BUDGET
+    assert flood.over_budget_records == 11
+
+
+def test_a_peer_flooding_under_its_own_name_is_cut_off() -> None:
+    flood = FloodControl(records_per_s=100, burst=1000)
+    now, outcomes = 0.0, []
+    while (outcome := flood.admit("spammer", "spammer", 100, now)) is not Admission.CUT_OFF:
+        outcomes.append(outcome)
+        now += 0.1  # 1000 records/s
+        assert now < EXCESS_WINDOW_S, "never cut off"
+    assert outcomes[0] is Admission.ADMIT
+    # Cut off once past the excess it is allowed: about 2 s after its burst at 1000/s.
+    assert flood.over_budget_records >= CUT_OFF_EXCESS_RECORDS
+    assert now < 5.0
+
+
+def test_excess_spread_over_windows_is_not_cut_off() -> None:
+    flood = FloodControl(records_per_s=1, burst=1)
+    for window in range(5):
+        now = window * (EXCESS_WINDOW_S + 1)
+        for _ in range(CUT_OFF_EXCESS_RECORDS // 2):
+            assert flood.admit("slow", "slow", 1, now) is not Admission.CUT_OFF
+
+
+def test_a_forwarder_is_held_to_its_budget_but_not_cut_off() -> None:
+    flood = FloodControl(records_per_s=10, burst=10)
+    # An honest peer forwarding for many origins: each within its own budget.
+    admitted = sum(
+        flood.admit("relay", f"origin-{i}", 10, now=0.0) is Admission.ADMIT for i in range(20)
+    )
+    assert admitted == FORWARDER_FACTOR
+    for i in range(10_000):
+        assert flood.admit("relay", f"origin-{i}", 10, now=0.0) is not Admission.CUT_OFF
+
+
+def test_one_origin_is_limited_whoever_forwards_it() -> None:
+    flood = FloodControl(records_per_s=10, burst=10)
+    assert flood.admit("a", "author", 10, now=0.0) is Admission.ADMIT
+    assert flood.admit("b", "author", 1, now=0.0) is Admission.OVER_BUDGET
