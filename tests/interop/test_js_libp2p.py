@@ -32,7 +32,8 @@ EXIT_TIMEOUT_S = 10.0
 class LineReader:
     """stdout of a child process, line by line, with deadlines (a thread does the reading)."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], name: str = "js_listener") -> None:
+        self._name = name
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
         self._thread.start()
@@ -49,7 +50,7 @@ class LineReader:
         except queue.Empty:
             raise AssertionError(f"timed out waiting for {what}") from None
         if line is None:
-            raise AssertionError(f"js_listener exited before {what}")
+            raise AssertionError(f"{self._name} exited before {what}")
         return line
 
 
