@@ -75,6 +75,17 @@ def network_seeds() -> list[str]:
     return list(seeds)
 
 
+class RelayConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Circuit relay v2 as a service for others (seed nodes)."""
+
+    service: bool
+    max_reservations: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+    max_circuits_per_peer: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    circuit_duration_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)]
+    circuit_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 40)]
+    reservation_ttl_s: Annotated[int, msgspec.Meta(ge=60, le=86_400)]
+
+
 class GossipConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     degree: Annotated[int, msgspec.Meta(ge=1, le=64)]
     degree_low: Annotated[int, msgspec.Meta(ge=1, le=64)]
@@ -310,6 +321,7 @@ class LoggingConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     network: NetworkConfig
+    relay: RelayConfig
     gossip: GossipConfig
     sync: SyncConfig
     gateway: GatewayConfig

@@ -125,6 +125,7 @@ class NodeInfoService:
             },
             "dht": node.config.network.dht_mode if node.network.dht is not None else "off",
             "mdns": node.config.network.mdns,
+            "relay_service": node.network.relay is not None,
             "discovery": {
                 "min_peers": node.config.network.min_peers,
                 "found_by_dht": node.peer_finder.found_by_dht,
@@ -147,7 +148,21 @@ class NodeInfoService:
             "banned_peers": len(node.network.banned()),
             "content": node.content.stats(),
             "bitswap": dataclasses.asdict(node.bitswap.stats),
+            "tasks": _count_tasks(),
         }
+
+
+def _count_tasks() -> int:
+    """Trio tasks alive in this process: a number that grows without bound is a leak."""
+    pending, count = [trio.lowlevel.current_root_task()], 0
+    while pending:
+        task = pending.pop()
+        if task is None:
+            continue
+        count += 1
+        for nursery in task.child_nurseries:
+            pending.extend(nursery.child_tasks)
+    return count
 
 
 class ZionNode:

@@ -52,6 +52,7 @@ class NodeCollector(Collector):
             "the most connections allowed ([network] max_connections)",
             value=status["connection_limits"]["max_connections"],
         )
+        yield GaugeMetricFamily(f"{PREFIX}_tasks", "trio tasks alive", value=status["tasks"])
         yield GaugeMetricFamily(
             f"{PREFIX}_banned_peers", "peers cut off for misbehaving", value=status["banned_peers"]
         )

@@ -39,13 +39,14 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.rcmgr import ResourceLimits, ResourceManager
 from libp2p.rcmgr.connection_limits import ConnectionLimits
+from libp2p.relay.circuit_v2 import CircuitV2Protocol, RelayLimits
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
-from zion.node.config import Config
+from zion.node.config import Config, RelayConfig
 from zion.node.errors import NodeError
 from zion.protocols import gossip
 
@@ -173,6 +174,18 @@ def _connection_config(config: Config) -> ConnectionConfig:
     )
 
 
+def _relay_service(host: Any, config: RelayConfig) -> CircuitV2Protocol:
+    """Circuit relay v2 with hop on: members reserve slots and are reached through us."""
+    limits = RelayLimits(
+        duration=config.circuit_duration_s,
+        data=config.circuit_bytes,
+        max_circuit_conns=config.max_circuits_per_peer,
+        max_reservations=config.max_reservations,
+        reservation_ttl=config.reservation_ttl_s,
+    )
+    return CircuitV2Protocol(host, limits=limits, allow_hop=True)
+
+
 def _resource_manager(config: Config) -> ResourceManager:
     network = config.network
     return ResourceManager(
@@ -235,6 +248,7 @@ class Network:
         # Kademlia as a client: members find peers and providers; seed nodes serve (issue 8).
         mode = DHTMode.SERVER if config.network.dht_mode == "server" else DHTMode.CLIENT
         self.dht = KadDHT(self.host, mode) if config.network.dht else None
+        self.relay = _relay_service(self.host, config.relay) if config.relay.service else None
         self._rejects: dict[str, int] = {}
         self._connections_send, self.connections = trio.open_memory_channel[str](256)
         #: Called with a peer ID when the last connection to that peer closes.
@@ -272,6 +286,8 @@ class Network:
             self._nursery = nursery
             if self.dht is not None:
                 await nursery.start(_run_service, self.dht)
+            if self.relay is not None:
+                await nursery.start(_run_service, self.relay)
             if self._config.network.mdns:
                 stack.enter_context(self._lan_sightings())
             await self.pubsub.wait_until_ready()

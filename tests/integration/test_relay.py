@@ -1,0 +1,61 @@
+"""A seed's circuit relay v2 service: members reserve slots within its limits, and a peer
+that cannot dial a member directly reaches it through the seed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.integration.nodes import NodeProcess, Spawn
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT_S = 30
+
+
+@contextmanager
+def relay_client(relay: NodeProcess, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A raw relay client (raw_relay_client.py); yields it and its peer ID."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.raw_relay_client", relay.address, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("peer "), first
+        yield process, first.split()[1]
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def next_line(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    return process.stdout.readline().strip()
+
+
+def test_a_seed_relays_within_its_reservation_limit(spawn: Spawn) -> None:
+    seed = spawn(
+        "seed",
+        extra=["--profile", "seed", "--metrics", "127.0.0.1:0"],
+        config="[relay]\nmax_reservations = 1\n",
+    )
+    with relay_client(seed, "reserve") as (member, member_id):
+        assert next_line(member) == "reserved"
+        with relay_client(seed, "reserve") as (second, _):
+            assert next_line(second) == "refused"  # the limit: one slot
+        with relay_client(seed, "dial", member_id) as (dialer, _):
+            out, _ = dialer.communicate(timeout=TIMEOUT_S)
+            assert out.strip().splitlines()[-1] == "echo hello"
+
+
+def test_members_offer_no_relay(spawn: Spawn) -> None:
+    member = spawn("member")
+    with relay_client(member, "reserve") as (client, _):
+        assert next_line(client).startswith("no relay:")
