@@ -2,6 +2,8 @@
 # Sets up everything this project needs, then runs a node or the test suite.
 #   ./dev.sh run [zion run flags...]   set up, then start a node on its embedded defaults
 #   ./dev.sh test [pytest args...]     set up, then ruff + mypy + the whole test suite
+#   ./dev.sh devnet [zion devnet flags...]  set up (with npm's anvil), then run a local
+#                                      network on 127.0.0.1 until Ctrl-C (zion devnet --help)
 #   ./dev.sh setup                     set up only
 # Safe to run again: each step checks what is already there.
 set -euo pipefail
@@ -53,9 +55,11 @@ setup_node_packages() {
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         need_apt nodejs npm
     fi
-    # js-libp2p and Helia for the interop tests; solcjs and OpenZeppelin to rebuild contracts.
-    local dir lock stamp
-    for dir in tests/interop contracts; do
+    # js-libp2p, Helia and anvil for the interop tests (and anvil for zion devnet); solcjs and
+    # OpenZeppelin to rebuild contracts. Arguments: only these folders.
+    local dir lock stamp dirs=("$@")
+    [ ${#dirs[@]} -gt 0 ] || dirs=(tests/interop contracts)
+    for dir in "${dirs[@]}"; do
         lock=$dir/package-lock.json stamp=$dir/node_modules/.zion-lock
         if [ -f "$lock" ] && ! cmp -s "$lock" "$stamp" 2>/dev/null; then
             log "installing npm packages in $dir ($lock)"
@@ -76,12 +80,18 @@ case "$cmd" in
         setup_python
         exec "$VENV/bin/zion" run "$@"
         ;;
+    devnet)
+        setup_python
+        setup_node_packages tests/interop
+        exec "$VENV/bin/zion" devnet "$@"
+        ;;
     test)
         setup_python
         setup_node_packages
         # The browser tests drive Debian's Chromium (Playwright's own browser download
-        # cannot run here); Playwright's driver comes with its Python wheel.
-        need_apt chromium
+        # cannot run here); Playwright's driver comes with its Python wheel. The partition
+        # test makes network namespaces and veth pairs with iproute2's `ip`.
+        need_apt chromium iproute2
         log "ruff"
         "$VENV/bin/ruff" check .
         "$VENV/bin/ruff" format --check .
@@ -91,7 +101,7 @@ case "$cmd" in
         exec "$VENV/bin/pytest" "$@"
         ;;
     *)
-        echo "usage: ./dev.sh run|test|setup [args...]" >&2
+        echo "usage: ./dev.sh run|test|devnet|setup [args...]" >&2
         exit 2
         ;;
 esac

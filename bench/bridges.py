@@ -31,8 +31,8 @@ from tests.integration.test_bridges_stripe import (
     knows_payment_bridge,
     seller_of,
 )
-from tests.support.ai_server import running_ai_server
-from tests.support.localstripe import (
+from zion.devtools.ai_server import running_ai_server
+from zion.devtools.localstripe import (
     SECRET_KEY,
     pay_with_card,
     register_webhook,

@@ -14,6 +14,7 @@ import click
 from zion import __version__
 from zion.node.cli_bridge import ai, bridge, orders, pay
 from zion.node.cli_dao import dao
+from zion.node.cli_devnet import devnet
 from zion.node.cli_dm import dm
 from zion.node.cli_doctor import doctor
 from zion.node.cli_ipfs import ipfs
@@ -404,6 +405,7 @@ cli.add_command(pay)
 cli.add_command(orders)
 cli.add_command(ai)
 cli.add_command(doctor)
+cli.add_command(devnet)
 
 
 def main() -> None:

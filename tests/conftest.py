@@ -13,6 +13,27 @@ NOW = 1_800_000_000_000
 DAY = 24 * 3600 * 1000
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak-seconds",
+        type=float,
+        default=300.0,
+        help="how long tests/integration/test_soak.py keeps its 20 nodes busy (default: 300)",
+    )
+
+
+#: What the soak test needs besides its --soak-seconds: 20 node starts, convergence, checks.
+SOAK_OVERHEAD_S = 600
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The soak's timeout follows --soak-seconds (the suite's default would cut it short)."""
+    timeout = config.getoption("--soak-seconds") + SOAK_OVERHEAD_S
+    for item in items:
+        if item.get_closest_marker("soak") is not None:
+            item.add_marker(pytest.mark.timeout(timeout))
+
+
 @pytest.fixture
 def key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

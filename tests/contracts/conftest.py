@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -40,6 +41,9 @@ def anvil_url(node_binary: str) -> Iterator[str]:
         [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # npm's anvil is a Node.js wrapper around the real binary: killing the wrapper alone
+        # would leave anvil running, so the whole process group is killed.
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
 
@@ -57,5 +61,5 @@ def anvil_url(node_binary: str) -> Iterator[str]:
         wait_until(answering, 20, "anvil to answer")
         yield url
     finally:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)

@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.nodes import NodeProcess, Spawn, wait_until
 from tests.integration.test_cli import zion
-from tests.support.ai_server import running_ai_server
+from zion.devtools.ai_server import running_ai_server
 
 KEY = "sk-zion-test-bridge-key-0123456789"
 

@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.nodes import NodeProcess, Spawn, wait_until
 from tests.integration.test_cli import zion
-from tests.support.localstripe import (
+from zion.devtools.localstripe import (
     PUBLISHABLE_KEY,
     SECRET_KEY,
     pay_with_card,

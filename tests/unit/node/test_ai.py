@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.support.ai_server import DIMENSIONS, running_ai_server
+from zion.devtools.ai_server import DIMENSIONS, running_ai_server
 from zion.node.ai import AiBackend, AiUpstreamBusy, AiUpstreamError
 from zion.protocols.bridge import ContextListing
 

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.conftest import DAY, make_listing
-from tests.support.localstripe import PUBLISHABLE_KEY, SECRET_KEY, running_localstripe
+from zion.devtools.localstripe import PUBLISHABLE_KEY, SECRET_KEY, running_localstripe
 from zion.node import config
 from zion.node.clock import now_ms
 from zion.node.events import EventFeed

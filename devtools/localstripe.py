@@ -1,32 +1,39 @@
 """localstripe (a stateful fake Stripe server, from PyPI) for the payment tests.
 
-``python -m tests.support.localstripe --port 0`` runs it on 127.0.0.1 only (its own command
+``python -m zion.devtools.localstripe --port 0`` runs it on 127.0.0.1 only (its own command
 listens on every interface) and without its pickle file in /tmp (shared by every run on the
-machine), then prints ``listening http://127.0.0.1:PORT``.
+machine), then prints ``listening http://127.0.0.1:PORT``. SIGINT and SIGTERM stop it (exit 0).
+
+localstripe is a development dependency (pyproject.toml, extra "dev"), not the node's: it is
+imported only when the server runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Final
 
 import httpx
 
-from tests.support.listening import HOST, running_module
+from zion.devtools.listening import HOST, running_module
 
 #: localstripe takes any key of this shape; the bridge's Stripe client needs one.
-SECRET_KEY = "sk_test_zionbridge0000000000"
-PUBLISHABLE_KEY = "pk_test_zionbridge0000000000"
+SECRET_KEY: Final = "sk_test_zionbridge0000000000"  # noqa: S105 (a fake server's fake key)
+PUBLISHABLE_KEY: Final = "pk_test_zionbridge0000000000"
 #: Test cards (localstripe follows Stripe's test numbers).
-CARD_OK = "4242424242424242"
+CARD_OK: Final = "4242424242424242"
+#: How long the helpers here wait for localstripe to answer.
+HTTP_TIMEOUT_S: Final = 10.0
 
 
 @contextmanager
 def running_localstripe() -> Iterator[str]:
     """Run localstripe in a subprocess; yield its base URL."""
-    with running_module("tests.support.localstripe", "--port", "0", what="localstripe") as url:
+    with running_module("zion.devtools.localstripe", "--port", "0", what="localstripe") as url:
         yield url
 
 
@@ -35,7 +42,7 @@ def register_webhook(base_url: str, url: str, secret: str, events: list[str]) ->
     data = {"url": url, "secret": secret}
     for index, event in enumerate(events):
         data[f"events[{index}]"] = event
-    response = httpx.post(f"{base_url}/_config/webhooks/zion", data=data, timeout=10)
+    response = httpx.post(f"{base_url}/_config/webhooks/zion", data=data, timeout=HTTP_TIMEOUT_S)
     response.raise_for_status()
 
 
@@ -44,7 +51,7 @@ def pay_with_card(base_url: str, payment_intent: str, card: str = CARD_OK) -> di
     the PaymentIntent and confirm it. Stripe.js cannot load here, so the test does it with
     the API (localstripe needs the secret key for these calls)."""
     auth = {"Authorization": f"Bearer {SECRET_KEY}"}
-    with httpx.Client(base_url=base_url, headers=auth, timeout=10) as client:
+    with httpx.Client(base_url=base_url, headers=auth, timeout=HTTP_TIMEOUT_S) as client:
         method = client.post(
             "/v1/payment_methods",
             data={
@@ -70,22 +77,32 @@ def _serve(port: int) -> None:
     from localstripe import resources, server
 
     # The shared pickle in /tmp would leak state between runs and between parallel tests.
-    resources.store.dump_to_disk = lambda: None  # type: ignore[method-assign]
-    resources.store.try_load_from_disk = lambda: None  # type: ignore[method-assign]
+    resources.store.dump_to_disk = lambda: None
+    resources.store.try_load_from_disk = lambda: None
 
-    async def main() -> None:
+    async def serve() -> None:
         runner = web.AppRunner(server.app)
         await runner.setup()
         site = web.TCPSite(runner, HOST, port)
         await site.start()
         bound = runner.addresses[0][1]
+        stop = asyncio.Event()
+        # `zion devnet` stops its children with SIGTERM: the same quiet exit as Ctrl-C.
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
         print(f"listening http://{HOST}:{bound}", flush=True)
-        await asyncio.Event().wait()
+        await stop.wait()
+        await runner.cleanup()
 
-    asyncio.run(main())
+    asyncio.run(serve())
 
 
-if __name__ == "__main__":
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     _serve(parser.parse_args().port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,6 @@
 """A local OpenAI-compatible server for tests (OpenAI's hosted API cannot be reached from here).
 
-    python -m tests.support.ai_server --port 0 --key KEY [--log FILE] [--fail-status CODE]
+    python -m zion.devtools.ai_server --port 0 --key KEY [--log FILE] [--fail-status CODE]
 
 It listens on 127.0.0.1 only and prints ``listening http://127.0.0.1:PORT`` once it accepts
 connections. The response shapes are OpenAI's, as its SDK parses them; the answers are canned
@@ -17,7 +17,8 @@ Every request must carry ``Authorization: Bearer KEY``. ``--fail-status`` makes 
 completion and embedding fail with that status and OpenAI's error body (429: quota exhausted).
 ``--log FILE`` appends one JSON line per request: path, whether it was authorized, model.
 
-Standard library only: it is a fixture, not part of the node.
+Standard library only: a stand-in for tests and `zion devnet`, not part of the node. SIGINT
+and SIGTERM stop it (exit 0).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import hashlib
 import json
 import math
 import re
+import signal
 import struct
 import threading
 import time
@@ -36,17 +38,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, Final
 
-from tests.support.listening import HOST, running_module
+from zion.devtools.listening import HOST, running_module
 
-DIMENSIONS = 64
-MODELS = ("test-chat", "test-embed")
+DIMENSIONS: Final = 64
+MODELS: Final = ("test-chat", "test-embed")
 #: Words per streamed chunk: small, so that even a short answer arrives as several events.
-WORDS_PER_CHUNK = 2
+WORDS_PER_CHUNK: Final = 2
 #: What a failing server asks the SDK to wait before its retry: short, so tests stay fast.
-RETRY_AFTER_MS = 10
-MAX_BODY_BYTES = 4 * 1024 * 1024
+RETRY_AFTER_MS: Final = 10
+MAX_BODY_BYTES: Final = 4 * 1024 * 1024
 
 _WORD = re.compile(r"\w+")
 _LISTING = re.compile(r'<listing id="([^"]+)">(.*?)</listing>', re.DOTALL)
@@ -382,6 +385,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fail-status", type=int)
     args = parser.parse_args(argv)
     server = AiServer(args.port, args.key, args.log, args.fail_status)
+    # `zion devnet` stops its children with SIGTERM: the same quiet exit as Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"listening http://{HOST}:{server.server_port}", flush=True)
     try:
         server.serve_forever()
@@ -389,6 +394,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         pass
     finally:
         server.server_close()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 @contextmanager
@@ -401,7 +410,7 @@ def running_ai_server(
         args += ["--fail-status", str(fail_status)]
     if log is not None:
         args += ["--log", str(log)]
-    with running_module("tests.support.ai_server", *args, what="the AI test server") as url:
+    with running_module("zion.devtools.ai_server", *args, what="the AI test server") as url:
         yield f"{url}/v1"
 
 

@@ -11,20 +11,25 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from typing import Final
 
-HOST = "127.0.0.1"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 30.0
+HOST: Final = "127.0.0.1"
+#: A server that has not said where it listens by then is not going to.
+START_TIMEOUT_S: Final = 30.0
+#: The line a server prints once it accepts connections (and nothing before it).
+LISTENING_LINE: Final = re.compile(rf"listening http://{re.escape(HOST)}:(\d+)")
+
+
+class ServerStartError(RuntimeError):
+    """The server exited, or did not say where it listens, in time."""
 
 
 @contextmanager
 def running_module(module: str, *args: str, what: str) -> Iterator[str]:
-    """Run ``python -m module args`` from the repository root; yield its base URL
-    (``http://127.0.0.1:PORT``) once it says it listens; kill it on exit."""
+    """Run ``python -m module args``; yield its base URL (``http://127.0.0.1:PORT``) once it
+    says it listens; kill it on exit."""
     process = subprocess.Popen(
         [sys.executable, "-m", module, *args],
-        cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
@@ -39,7 +44,8 @@ def running_module(module: str, *args: str, what: str) -> Iterator[str]:
 
 
 def read_listening_port(process: subprocess.Popen[bytes], timeout: float, what: str) -> int:
-    assert process.stdout is not None
+    if process.stdout is None:
+        raise ValueError("the process's stdout must be a pipe")
     fd = process.stdout.fileno()
     deadline = time.monotonic() + timeout
     buffer = b""
@@ -48,15 +54,15 @@ def read_listening_port(process: subprocess.Popen[bytes], timeout: float, what: 
         while b"\n" not in buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(f"{what} did not start within {timeout}s")
+                raise ServerStartError(f"{what} did not start within {timeout}s")
             if not selector.select(remaining):
                 continue
             data = os.read(fd, 4096)
             if not data:
-                raise AssertionError(f"{what} exited with {process.wait()}")
+                raise ServerStartError(f"{what} exited with {process.wait()}")
             buffer += data
     line = buffer.split(b"\n", 1)[0].decode()
-    match = re.fullmatch(rf"listening http://{re.escape(HOST)}:(\d+)", line.strip())
+    match = LISTENING_LINE.fullmatch(line.strip())
     if match is None:
-        raise AssertionError(f"unexpected first line from {what}: {line!r}")
+        raise ServerStartError(f"unexpected first line from {what}: {line!r}")
     return int(match.group(1))
