@@ -26,6 +26,10 @@ PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 class NetworkConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     listen: list[str]
     bootstrap: list[str]
+    #: Addresses told to peers instead of the listen addresses (a seed's public address).
+    announce: list[str] = []
+    #: Answer other nodes' AutoNAT dial-back requests (seeds).
+    autonat_service: bool = False
     #: Also dial the network's seeds listed in configs/bootstrap.toml.
     default_bootstrap: bool = True
     #: Below this many connected peers, look for more (bootstrap, DHT, mDNS).
@@ -46,7 +50,8 @@ class NetworkConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("max_inbound: more than max_connections")
         if self.dht_mode not in ("client", "server"):
             raise ValueError(f"dht_mode: {self.dht_mode!r} is not client or server")
-        for key, addrs in (("listen", self.listen), ("bootstrap", self.bootstrap)):
+        named = {"listen": self.listen, "bootstrap": self.bootstrap, "announce": self.announce}
+        for key, addrs in named.items():
             for addr in addrs:
                 if not addr.startswith("/"):
                     raise ValueError(f"{key}: {addr!r} is not a multiaddr (it starts with /)")

@@ -54,6 +54,7 @@ from zion.node.network import GossipOutcome, Network
 from zion.node.payments import PaymentsService
 from zion.node.profiles import ProfileService
 from zion.node.publishing import Publisher
+from zion.node.reachability import ReachabilityChecker
 from zion.node.relayer import Relayer
 from zion.node.syncing import SyncService
 from zion.node.wallet import PASSWORD_ENV, Wallets
@@ -126,6 +127,7 @@ class NodeInfoService:
             "dht": node.config.network.dht_mode if node.network.dht is not None else "off",
             "mdns": node.config.network.mdns,
             "relay_service": node.network.relay is not None,
+            "reachability": node.reachability.reachability.value,
             "discovery": {
                 "min_peers": node.config.network.min_peers,
                 "found_by_dht": node.peer_finder.found_by_dht,
@@ -190,6 +192,7 @@ class ZionNode:
             self.ingest,
             self._open_sync_stream,
             config.sync.timeout_s,
+            on_stored=self.publisher.forward,
         )
         self.gossip_verdicts = {verdict.value: 0 for verdict in Verdict}
         self.flood_control = FloodControl(
@@ -220,6 +223,7 @@ class ZionNode:
             network_config.max_bootstrap_dials,
         )
         self.network.on_lan_peer = self.peer_finder.lan_peer_seen
+        self.reachability = ReachabilityChecker(self.network)
         self.network.on_disconnect.append(self.bitswap.forget_peer)
         self.content = ContentService(
             self.blocks,
@@ -373,6 +377,7 @@ class ZionNode:
             nursery.start_soon(self._sync_periodically, nursery)
             nursery.start_soon(self._expire_periodically)
             nursery.start_soon(self.peer_finder.run)
+            nursery.start_soon(self.reachability.run)
             nursery.start_soon(self.bridge_host.announce_periodically, self.network.addrs)
             gateway = self.config.gateway
             try:

@@ -2,8 +2,9 @@
 
 Peers come from three places: the bootstrap list (config and configs/bootstrap.toml), the DHT
 rendezvous (protocols/discovery.py: every node provides one key, and finds others as its
-providers), and mDNS on the LAN. py-libp2p's own auto-connector dials only publicly routable
-addresses, so LAN and loopback peers would never be dialed: this module does the dialing.
+providers), and mDNS on the LAN. py-libp2p's own auto-connector skips private and loopback
+addresses when the node has a public one, and waits 60 s before redialing a lost peer: this
+module does the dialing.
 
 While fewer than ``min_peers`` peers are connected, every DISCOVERY_INTERVAL_S the node
 redials bootstrap peers it lost (each address with its own backoff, so a seed that is down is
@@ -29,9 +30,13 @@ log = logging.getLogger(__name__)
 #: How often a node short of peers looks for more; with enough peers it still checks this
 #: often (a cheap count) so that a loss is noticed.
 DISCOVERY_INTERVAL_S: Final = 10.0
-#: A bootstrap address that failed is retried after this, doubling up to the maximum.
+#: A bootstrap address that failed is retried after this, doubling up to the maximum; up to
+#: a lower maximum for a peer connected within the last RECENTLY_CONNECTED_S, so that a
+#: link that comes back after a long cut is found again within seconds.
 BOOTSTRAP_BACKOFF_MIN_S: Final = 5.0
 BOOTSTRAP_BACKOFF_MAX_S: Final = 300.0
+BOOTSTRAP_BACKOFF_RECENT_MAX_S: Final = 20.0
+RECENTLY_CONNECTED_S: Final = 3600.0
 #: The DHT is asked at most this often (a lookup costs several round trips); after lookups
 #: that find no one new, less and less often, down to the maximum.
 DHT_LOOKUP_MIN_INTERVAL_S: Final = 10.0
@@ -61,13 +66,16 @@ class PeerNetwork(Protocol):
 class _Backoff:
     delay: float = 0.0
     next_try: float = -math.inf
+    last_connected: float = -math.inf
 
     def failed(self, now: float) -> None:
-        self.delay = min(max(self.delay * 2, BOOTSTRAP_BACKOFF_MIN_S), BOOTSTRAP_BACKOFF_MAX_S)
+        recent = now - self.last_connected < RECENTLY_CONNECTED_S
+        limit = BOOTSTRAP_BACKOFF_RECENT_MAX_S if recent else BOOTSTRAP_BACKOFF_MAX_S
+        self.delay = min(max(self.delay * 2, BOOTSTRAP_BACKOFF_MIN_S), limit)
         self.next_try = now + self.delay
 
-    def succeeded(self) -> None:
-        self.delay, self.next_try = 0.0, -math.inf
+    def connected(self, now: float) -> None:
+        self.delay, self.next_try, self.last_connected = 0.0, -math.inf, now
 
 
 def peer_id_of(address: str) -> str:
@@ -140,11 +148,12 @@ class PeerFinder:
     def _due_bootstrap(self, connected: set[str]) -> list[str]:
         """Bootstrap addresses to dial now, shuffled: members spread over the seeds."""
         now = self._clock()
-        due = [
-            address
-            for address, backoff in self._bootstrap.items()
-            if peer_id_of(address) not in connected and backoff.next_try <= now
-        ]
+        due = []
+        for address, backoff in self._bootstrap.items():
+            if peer_id_of(address) in connected:
+                backoff.connected(now)
+            elif backoff.next_try <= now:
+                due.append(address)
         random.shuffle(due)
         return due
 
@@ -166,7 +175,7 @@ class PeerFinder:
                 exc,
             )
             return
-        backoff.succeeded()
+        backoff.connected(self._clock())
         log.info("connected to bootstrap peer %s", peer)
 
     async def _dial_lan(self, peer_id: str, addrs: list[str]) -> None:

@@ -13,6 +13,7 @@ without starting a host.
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import math
 import os
@@ -30,6 +31,8 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.discovery.events.peerDiscovery import peerDiscovery
+from libp2p.host.autonat.autonat import AUTONAT_PROTOCOL_ID, AutoNATService
+from libp2p.host.autonat.pb.autonat_pb2 import Message as AutoNatMessage
 from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
 from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
@@ -77,6 +80,9 @@ DIAL_TIMEOUT_S: Final = 15.0
 #: are remembered.
 BAN_S: Final = 3600.0
 MAX_BANNED_PEERS: Final = 4096
+#: An AutoNAT dial-back, and the whole question to a server.
+AUTONAT_DIAL_TIMEOUT_S: Final = 10.0
+AUTONAT_QUERY_TIMEOUT_S: Final = 30.0
 #: The resource manager's own connection count (see _resource_manager): out of reach.
 RCMGR_CONNECTION_COUNT_LIMIT: Final = 1_000_000_000
 
@@ -160,6 +166,43 @@ class _SeenOnArrivalPubsub(Pubsub):  # type: ignore[misc]  # libp2p ships no typ
         return False
 
 
+class DialBack(enum.Enum):
+    """An AutoNAT server's answer: it reached us, it could not, or it would not say."""
+
+    REACHED = "reached"
+    FAILED = "failed"
+    UNANSWERED = "unanswered"
+
+
+class _DialBackAutoNat(AutoNATService):  # type: ignore[misc]
+    """py-libp2p's AutoNAT, dialing back on a new connection as the spec says.
+
+    Its own server calls ``host.connect``, which reuses the connection the request came on,
+    so it reports every peer reachable. This one dials the address itself (TCP, then the
+    Noise handshake, which proves the peer ID) and hangs up, without touching the swarm.
+    """
+
+    async def _try_dial(self, peer_id: ID, addrs: list[bytes]) -> bytes | None:
+        swarm = self.host.get_network()
+        for raw in addrs:
+            try:
+                address = multiaddr.Multiaddr(raw)
+                transport = swarm.transport_manager.transport_for_dialing(address)
+                if transport is None:
+                    continue
+                with trio.fail_after(AUTONAT_DIAL_TIMEOUT_S):
+                    connection = await transport.dial(address)
+                    try:
+                        await swarm.upgrader.upgrade_security(connection, True, peer_id)
+                    finally:
+                        await connection.close()
+            except Exception as exc:  # unreachable, refused, wrong peer: all mean "failed"
+                log.debug("AutoNAT dial-back to %s failed: %s", peer_id, exc)
+                continue
+            return bytes(raw)
+        return None
+
+
 def _connection_config(config: Config) -> ConnectionConfig:
     """The connection manager's bounds: never more than max_connections; pruned back to half
     of it when over (connections younger than its grace period are spared); dials known peers
@@ -210,13 +253,15 @@ class Network:
         noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
         try:
             self._listen = [multiaddr.Multiaddr(addr) for addr in config.network.listen]
+            self._announce = [multiaddr.Multiaddr(addr) for addr in config.network.announce]
         except Exception as exc:  # multiaddr raises several types for bad text
-            raise NodeError(f"network.listen: {exc}") from None
+            raise NodeError(f"network.listen or network.announce: {exc}") from None
         self.host = new_host(
             key_pair=key_pair,
             sec_opt={NOISE_PROTOCOL_ID: noise},
             muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
             listen_addrs=self._listen,
+            announce_addrs=self._announce or None,
             enable_mDNS=config.network.mdns,
             connection_config=_connection_config(config),
             resource_manager=_resource_manager(config),
@@ -249,6 +294,7 @@ class Network:
         mode = DHTMode.SERVER if config.network.dht_mode == "server" else DHTMode.CLIENT
         self.dht = KadDHT(self.host, mode) if config.network.dht else None
         self.relay = _relay_service(self.host, config.relay) if config.relay.service else None
+        self.autonat = _DialBackAutoNat(self.host, serve=config.network.autonat_service)
         self._rejects: dict[str, int] = {}
         self._connections_send, self.connections = trio.open_memory_channel[str](256)
         #: Called with a peer ID when the last connection to that peer closes.
@@ -434,6 +480,37 @@ class Network:
 
     def has_dht(self) -> bool:
         return self.dht is not None
+
+    def autonat_servers(self) -> list[str]:
+        """Connected peers that identify says answer AutoNAT dial-back requests."""
+        return [
+            peer
+            for peer in self.connected_peers()
+            if AUTONAT_PROTOCOL_ID in self._protocols_of(peer)
+        ]
+
+    def _protocols_of(self, peer_id: str) -> list[str]:
+        try:
+            return list(self.host.get_peerstore().get_protocols(ID.from_base58(peer_id)))
+        except Exception:  # the peerstore raises for a peer identify has not described
+            return []
+
+    async def ask_dial_back(self, peer_id: str) -> DialBack:
+        """Ask an AutoNAT server to dial this node back at the addresses it advertises."""
+        if not self.host.get_addrs():
+            return DialBack.FAILED
+        try:
+            status, _ = await self.autonat.query_server(
+                ID.from_base58(peer_id), timeout=AUTONAT_QUERY_TIMEOUT_S
+            )
+        except Exception as exc:  # the server went away, or does not answer
+            log.debug("AutoNAT query to %s failed: %s", peer_id, exc)
+            return DialBack.UNANSWERED
+        if status == AutoNatMessage.OK:
+            return DialBack.REACHED
+        if status == AutoNatMessage.E_DIAL_ERROR:
+            return DialBack.FAILED
+        return DialBack.UNANSWERED
 
     async def find_providers(self, multihash: bytes, count: int) -> dict[str, list[str]]:
         """Peers the DHT names as providers of ``multihash`` (not this node), with their

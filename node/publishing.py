@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from zion.node.clock import now_ms
 from zion.node.ingest import Ingest
+from zion.node.ratelimit import PeerRateLimiter
 from zion.protocols import gossip
 from zion.protocols.errors import ProtocolError
 from zion.protocols.identity import peer_id_of
@@ -26,6 +27,13 @@ log = logging.getLogger(__name__)
 
 #: Records waiting for gossip; past this, new ones are left to sync.
 MAX_GOSSIP_BACKLOG: Final = 50_000
+
+#: Records that sync brought in are gossiped on when they are news (created this recently),
+#: at this rate at most: receivers count them against this node's own flood-control budget
+#: ([gossip] peer_records_per_s = 100, burst 1000), so most of it stays for its own records.
+FORWARD_WINDOW_MS: Final = 3600 * 1000
+FORWARD_RATE_PER_S: Final = 25.0
+FORWARD_BURST: Final = 250
 
 GossipSend = Callable[[str, bytes], Awaitable[None]]
 
@@ -40,6 +48,7 @@ class Publisher:
         self._send, self._receive = trio.open_memory_channel[tuple[str, bytes]](MAX_GOSSIP_BACKLOG)
         self.gossiped = 0
         self.dropped = 0
+        self._forward_budget = PeerRateLimiter(FORWARD_RATE_PER_S, FORWARD_BURST, max_peers=1)
 
     async def publish(
         self,
@@ -67,6 +76,24 @@ class Publisher:
             self.dropped += 1
             log.warning("gossip backlog full; record %s will travel by sync", record.id)
         return record
+
+    def forward(self, records: list[Record]) -> None:
+        """Gossip on records that sync brought in. Sync is pull-only and what it stores is
+        not gossiped, so without this, peers that do not sync with the node they came from
+        (the rest of a half, after a partition heals) would wait for their own next periodic
+        sync with a node that has them: up to [sync] interval_s per hop. Only news, within a
+        budget: a catch-up of old history stays with sync."""
+        oldest = now_ms() - FORWARD_WINDOW_MS
+        for record in records:
+            if record.created < oldest:
+                continue
+            if not self._forward_budget.allow("", trio.current_time()):
+                return
+            try:
+                self._send.send_nowait((gossip.topic_for(record.family), record.block))
+            except trio.WouldBlock:
+                self.dropped += 1
+                return
 
     async def run(self, send: GossipSend) -> None:
         """Drain the queue forever, one batch per topic per window."""

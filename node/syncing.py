@@ -20,6 +20,7 @@ from zion.node.framed import ByteStream, FramedStream, StreamClosed
 from zion.node.ingest import Checked, Ingest
 from zion.protocols import cid, limits, sync
 from zion.protocols.errors import ProtocolError
+from zion.protocols.records import Record
 from zion.storage.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,15 @@ class SyncService:
         ingest: Ingest,
         open_stream: OpenStream,
         timeout_s: float,
+        on_stored: Callable[[list[Record]], None] | None = None,
     ) -> None:
+        """``on_stored``: called with the records each pull stores (to gossip them on)."""
         self._store = store
         self._index = index
         self._ingest = ingest
         self._open_stream = open_stream
         self._timeout_s = timeout_s
+        self._on_stored = on_stored
         self._limiter = trio.CapacityLimiter(MAX_CONCURRENT_SESSIONS)
         self._running: set[str] = set()
         self.stats = SyncStats()
@@ -188,6 +192,8 @@ class SyncService:
                     report = await self._ingest.store(batches)
                     stored += len(report.stored)
                     self.stats.stored += len(report.stored)
+                    if report.stored and self._on_stored is not None:
+                        self._on_stored(report.stored)
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(commit)

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import httpx
 
 START_TIMEOUT_S = 60.0
+LOOPBACK_LISTEN = "/ip4/127.0.0.1/tcp/0"
+LOOPBACK_GATEWAY = "127.0.0.1:0"
 T = TypeVar("T")
 
 
@@ -35,9 +37,22 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, interval: 
 
 
 class NodeProcess:
-    def __init__(self, home: Path, name: str) -> None:
+    def __init__(
+        self,
+        home: Path,
+        name: str,
+        *,
+        prefix: list[str] | None = None,
+        listen: str = LOOPBACK_LISTEN,
+        gateway: str = LOOPBACK_GATEWAY,
+    ) -> None:
+        """``prefix``: a command the node runs under (``["ip", "netns", "exec", NS]``);
+        ``listen`` and ``gateway``: its libp2p and HTTP addresses, on every start."""
         self.home = home
         self.name = name
+        self.prefix = list(prefix or [])
+        self.listen = listen
+        self.gateway = gateway
         self.process: subprocess.Popen[bytes] | None = None
         self.base_url = ""
         self.client: httpx.Client | None = None
@@ -61,6 +76,7 @@ class NodeProcess:
         """``env``: added to the node's environment (secrets a bridge reads from it)."""
         (self.home / "gateway.url").unlink(missing_ok=True)
         args = [
+            *self.prefix,
             sys.executable,
             "-m",
             "zion",
@@ -68,9 +84,9 @@ class NodeProcess:
             str(self.home),
             "run",
             "--listen",
-            "/ip4/127.0.0.1/tcp/0",
+            self.listen,
             "--gateway",
-            "127.0.0.1:0",
+            self.gateway,
             "--no-mdns",
             "--log-level",
             "info",
@@ -178,8 +194,14 @@ class NodeProcess:
         return dict(response.json())
 
     def message_ids(self, channel: str) -> set[str]:
-        page = self.api.get(f"/api/v1/channels/{channel}/messages", params={"limit": 200}).json()
-        return {item["id"] for item in page["items"]}
+        ids: set[str] = set()
+        params: dict[str, Any] = {"limit": 200}
+        while True:
+            page = self.api.get(f"/api/v1/channels/{channel}/messages", params=params).json()
+            ids |= {item["id"] for item in page["items"]}
+            if not page["next"]:
+                return ids
+            params["cursor"] = page["next"]
 
     def connected_to(self, peer_id: str) -> bool:
         return any(p["peer_id"] == peer_id for p in self.api.get("/api/v1/peers").json()["items"])
@@ -204,9 +226,13 @@ def spawned_nodes(root: Path) -> Iterator[Spawn]:
         *,
         config: str = "",
         env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
+        listen: str = LOOPBACK_LISTEN,
+        gateway: str = LOOPBACK_GATEWAY,
     ) -> NodeProcess:
-        """``config``: TOML written to the new node's config.toml (the defaults fill the rest)."""
-        node = NodeProcess(root / name, name)
+        """``config``: TOML written to the new node's config.toml (the defaults fill the rest);
+        ``prefix``, ``listen``, ``gateway``: as NodeProcess takes them."""
+        node = NodeProcess(root / name, name, prefix=prefix, listen=listen, gateway=gateway)
         nodes.append(node)
         if config:
             node.home.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ GOSSIP_TIMEOUT_S = 30.0
 #: The devnet mines a block a second.
 BLOCK_TIMEOUT_S = 10.0
 CLI_TIMEOUT_S = 60.0
+ROOT = Path(__file__).resolve().parents[2]
 _LOGIN_URL = re.compile(r"http://127\.0\.0\.1:\d+/login\?token=[\w-]+")
 
 
@@ -66,7 +66,8 @@ class RunningDevnet:
 
 
 def zion_devnet(directory: Path, *flags: str) -> list[str]:
-    return [sys.executable, "-m", "zion", "devnet", "--dir", str(directory), *flags]
+    """The README's words: ./dev.sh devnet (set up, then exec `zion devnet`)."""
+    return [str(ROOT / "dev.sh"), "devnet", "--dir", str(directory), *flags]
 
 
 @pytest.fixture

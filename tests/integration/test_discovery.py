@@ -3,6 +3,8 @@ rendezvous (protocols/discovery.py), and a lost bootstrap peer is dialed again."
 
 from __future__ import annotations
 
+import socket
+
 from tests.integration.nodes import Spawn, wait_until
 
 #: A member advertises in its first round and looks up every 10 s at first (node/discovery.py).
@@ -33,3 +35,34 @@ def test_members_that_know_only_a_seed_find_each_other_through_the_dht(spawn: Sp
     seed.stop()
     listing = alice.create_listing("Found through the DHT")
     wait_until(lambda: bob.get_listing(listing["id"]), 20, "the listing to reach bob")
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_autonat_tells_a_reachable_member_from_one_announcing_a_dead_address(
+    spawn: Spawn,
+) -> None:
+    seed = spawn("seed", extra=["--profile", "seed", "--metrics", "127.0.0.1:0"])
+    reachable = spawn("reachable", bootstrap=[seed.address])
+    hidden = spawn(
+        "hidden",
+        bootstrap=[seed.address],
+        config=f'[network]\nannounce = ["/ip4/127.0.0.1/tcp/{closed_port()}"]\n',
+    )
+    wait_until(
+        lambda: reachable.status()["reachability"] == "public",
+        DISCOVERY_TIMEOUT_S,
+        "the seed to dial the reachable member back",
+    )
+    wait_until(
+        lambda: hidden.status()["reachability"] == "private",
+        DISCOVERY_TIMEOUT_S,
+        "the seed to fail to dial the hidden member back",
+    )
+    # The dial-back used a new connection: the seed still holds one each, as before.
+    assert seed.status()["reachability"] == "unknown"  # nobody serves AutoNAT to the seed

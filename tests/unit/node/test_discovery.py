@@ -174,3 +174,22 @@ def test_the_shipped_seed_list_is_valid_and_used_unless_switched_off(
     assert config.network.bootstrap_peers() == []
     config = load(None)
     assert config.network.bootstrap_peers() == [OTHER_SEED]
+
+
+async def test_a_peer_lost_recently_is_retried_often_however_long_the_cut() -> None:
+    network, clock = ScriptedNetwork(), Clock()
+    network.reachable.add("12D3KooSeed")
+    peers = finder(network, clock, [SEED])
+    await peers.round()
+    assert network.connected == {"12D3KooSeed"}
+    network.connected.clear()
+    network.reachable.clear()  # a long partition
+    for _ in range(50):
+        clock.now += discovery.DISCOVERY_INTERVAL_S
+        await peers.round()
+    assert peers._bootstrap[SEED].delay == discovery.BOOTSTRAP_BACKOFF_RECENT_MAX_S
+    clock.now += discovery.RECENTLY_CONNECTED_S
+    for _ in range(10):
+        clock.now += 10_000
+        await peers.round()
+    assert peers._bootstrap[SEED].delay == discovery.BOOTSTRAP_BACKOFF_MAX_S
