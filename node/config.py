@@ -18,6 +18,7 @@ import msgspec
 
 from zion.gateway.security import is_loopback
 from zion.node.errors import NodeError
+from zion.protocols.limits import MAX_BATCH_RECORDS
 from zion.storage.unixfs import PROFILES
 
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
@@ -99,7 +100,8 @@ class GossipConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     batch_window_ms: Annotated[int, msgspec.Meta(ge=0, le=5000)]
     #: Records taken per second from one peer's gossip, with bursts (node/floodcontrol.py).
     peer_records_per_s: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = 100.0
-    peer_records_burst: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 1000
+    #: At least two full gossip messages (a lower burst could never take one).
+    peer_records_burst: Annotated[int, msgspec.Meta(ge=2 * MAX_BATCH_RECORDS, le=10_000_000)] = 1000
 
     def __post_init__(self) -> None:
         if not self.degree_low <= self.degree <= self.degree_high:

@@ -39,7 +39,7 @@ from zion.node.channels import ChannelService
 from zion.node.clock import now_ms
 from zion.node.config import ChainConfig, Config, parse_host_port
 from zion.node.content import ContentService
-from zion.node.discovery import PeerFinder
+from zion.node.discovery import PeerFinder, peer_id_in
 from zion.node.dmkeys import DmKeyring
 from zion.node.dms import DmService
 from zion.node.errors import NodeError
@@ -59,7 +59,7 @@ from zion.node.relayer import Relayer
 from zion.node.syncing import SyncService
 from zion.node.wallet import PASSWORD_ENV, Wallets
 from zion.protocols import dm, gossip, sync
-from zion.protocols.cid import Cid
+from zion.protocols.cid import Cid, record_id
 from zion.protocols.errors import ProtocolError
 from zion.protocols.identity import peer_id_of
 from zion.protocols.validation import Verdict
@@ -138,6 +138,7 @@ class NodeInfoService:
             "listings": node.store.count_listings(),
             "messages": node.store.count_messages(),
             "gossiped": node.publisher.gossiped,
+            "gossip_forwarded": node.publisher.forwarded,
             "gossip_dropped": node.publisher.dropped,
             "sync_sessions": stats.sessions,
             "sync_failures": stats.failures,
@@ -183,7 +184,14 @@ class ZionNode:
         self.index = sync.ItemIndex(self.store.sync_items())
         self.feed = EventFeed(self.store)
         self.ingest = Ingest(self.store, self.index, self.feed)
-        self.publisher = Publisher(key, self.ingest, config.gossip.batch_window_ms / 1000)
+        gossip_config = config.gossip
+        self.publisher = Publisher(
+            key,
+            self.ingest,
+            gossip_config.batch_window_ms / 1000,
+            gossip_config.peer_records_per_s,
+            gossip_config.peer_records_burst,
+        )
         seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         self.network = Network(seed, config)
         self.sync = SyncService(
@@ -216,9 +224,11 @@ class ZionNode:
         self.relayer_account = _unlock_relayer(home, config.chain)
         self.bitswap = Bitswap(self.network, self.blocks)
         network_config = config.network
+        own_id = self.network.peer_id
         self.peer_finder = PeerFinder(
             self.network,
-            network_config.bootstrap_peers(),
+            # Seeds share configs/bootstrap.toml: a seed would find itself in it.
+            [a for a in network_config.bootstrap_peers() if peer_id_in(a) != own_id],
             network_config.min_peers,
             network_config.max_bootstrap_dials,
         )
@@ -333,9 +343,12 @@ class ZionNode:
             blocks = gossip.decode_batch(data)
         except ProtocolError as exc:
             return self._gossip_verdict(Verdict.REJECT, sender, exc.reason)
-        admission = self.flood_control.admit(sender, origin, len(blocks), trio.current_time())
+        ids = [record_id(block) for block in blocks]
+        new = len(ids) - len(self.store.known(ids))
+        admission = self.flood_control.admit(sender, origin, new, trio.current_time())
         if admission is not Admission.ADMIT:
-            return GossipOutcome(forward=False, cut_off=admission is Admission.CUT_OFF)
+            cut_off = admission is Admission.CUT_OFF
+            return GossipOutcome(forward=False, cut_off=cut_off, unseen=not cut_off)
         report = await self.ingest.receive(blocks, reject_all_on_invalid=True)
         return self._gossip_verdict(report.verdict, sender, report.reject_reason)
 

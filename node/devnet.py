@@ -450,7 +450,8 @@ class Devnet:
 def run_devnet(
     options: DevnetOptions, progress: Callable[[str], None], show: Callable[[str], None]
 ) -> None:
-    """Start the devnet, ``show`` its summary, and run until SIGINT or SIGTERM. NodeError if
+    """Start the devnet, ``show`` its summary, and run until SIGINT, SIGTERM or SIGHUP (the
+    terminal closed: the children are in their own sessions and would live on). NodeError if
     it could not start or a child died (everything is stopped either way)."""
     directory = DevnetDir.open(options.directory)
     progress(f"devnet directory: {directory.path}")
@@ -465,7 +466,7 @@ def run_devnet(
 
 
 async def _main(devnet: Devnet, show: Callable[[str], None]) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         try:
             async with trio.open_nursery() as nursery:
                 scope = nursery.cancel_scope

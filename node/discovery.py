@@ -17,7 +17,7 @@ import logging
 import math
 import random
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -43,6 +43,8 @@ DHT_LOOKUP_MIN_INTERVAL_S: Final = 10.0
 DHT_LOOKUP_MAX_INTERVAL_S: Final = 300.0
 #: Providers asked for per lookup.
 MAX_PROVIDERS_PER_LOOKUP: Final = 20
+#: The DHT steps of a round together (a walk, then dials), at most.
+DHT_ROUND_TIMEOUT_S: Final = 60.0
 #: Provider records live 48 h in py-libp2p and js-libp2p; renewing hourly also refills a
 #: DHT server that restarted (they keep provider records in memory).
 ADVERTISE_INTERVAL_S: Final = 3600.0
@@ -74,11 +76,17 @@ class _Backoff:
         self.delay = min(max(self.delay * 2, BOOTSTRAP_BACKOFF_MIN_S), limit)
         self.next_try = now + self.delay
 
-    def connected(self, now: float) -> None:
+    def dialed(self, now: float) -> None:
+        """Connected, but not yet seen to stay: a peer that bans us hangs up at once, and
+        must not be redialed every round for it."""
+        self.last_connected = now
+        self.next_try = now + max(self.delay, BOOTSTRAP_BACKOFF_MIN_S)
+
+    def stayed(self, now: float) -> None:
         self.delay, self.next_try, self.last_connected = 0.0, -math.inf, now
 
 
-def peer_id_of(address: str) -> str:
+def peer_id_in(address: str) -> str:
     """The peer ID at the end of a /p2p/ multiaddr (config checked that it has one)."""
     return address.rsplit("/p2p/", 1)[-1].split("/", 1)[0]
 
@@ -99,13 +107,14 @@ class PeerFinder:
         self._clock = clock
         self._next_lookup = -math.inf
         self._lookup_delay = DHT_LOOKUP_MIN_INTERVAL_S
-        self._advertised_at = -math.inf
+        self._next_advertise = -math.inf
+        self._advertise_delay = DISCOVERY_INTERVAL_S
         #: LAN peers seen by mDNS, dialed in the next round: peer ID -> multiaddrs.
         self._lan: OrderedDict[str, list[str]] = OrderedDict()
-        #: Zion peers dialed because the DHT named them, and how many it named in the last
+        #: Zion peers dialed because the DHT named them, and those it named in the last
         #: lookup (connected or not: py-libp2p's DHT also connects peers it learns of).
         self.found_by_dht = 0
-        self.last_lookup_providers = 0
+        self.last_lookup_providers: list[str] = []
         self.found_on_lan = 0
 
     def lan_peer_seen(self, peer_id: str, addrs: list[str]) -> None:
@@ -116,42 +125,57 @@ class PeerFinder:
             self._lan.popitem(last=False)
 
     async def run(self) -> None:
+        """Two loops, so that a slow DHT walk never holds up redialing a lost seed."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._every_interval, self.dial_round)
+            nursery.start_soon(self._every_interval, self.dht_round)
+
+    @staticmethod
+    async def _every_interval(step: Callable[[], Awaitable[None]]) -> None:
         while True:
-            await self.round()
+            await step()
             await trio.sleep(DISCOVERY_INTERVAL_S)
 
     async def round(self) -> None:
-        """One look around: what run() does every DISCOVERY_INTERVAL_S."""
+        """One look around: both loops' steps, one after the other."""
+        await self.dial_round()
+        await self.dht_round()
+
+    async def dial_round(self) -> None:
+        """Below min_peers: redial lost bootstrap peers, and dial LAN peers mDNS saw."""
         connected = set(self._network.connected_peers())
-        if len(connected) < self._min_peers:
-            async with trio.open_nursery() as nursery:
-                for address in self._due_bootstrap(connected)[: self._max_bootstrap_dials]:
-                    nursery.start_soon(self._dial_bootstrap, address)
-                for peer_id, addrs in self._take_lan_peers(connected):
-                    nursery.start_soon(self._dial_lan, peer_id, addrs)
-            connected = set(self._network.connected_peers())
+        if len(connected) >= self._min_peers:
+            return
+        async with trio.open_nursery() as nursery:
+            for address in self._due_bootstrap(connected)[: self._max_bootstrap_dials]:
+                nursery.start_soon(self._dial_bootstrap, address)
+            for peer_id, addrs in self._take_lan_peers(connected):
+                nursery.start_soon(self._dial_lan, peer_id, addrs)
+
+    async def dht_round(self) -> None:
+        """Advertise this node when due; below min_peers, look up others when due."""
+        connected = self._network.connected_peers()
         if not self._network.has_dht() or not connected:
             return
-        now = self._clock()
-        if now - self._advertised_at >= ADVERTISE_INTERVAL_S:
-            self._advertised_at = now
-            await self._advertise()
-        need = self._min_peers - len(connected)
-        if need > 0 and now >= self._next_lookup:
-            found = await self._look_up(min(need, MAX_DIALS_PER_ROUND))
-            if found:
-                self._lookup_delay = DHT_LOOKUP_MIN_INTERVAL_S
-            else:
-                self._lookup_delay = min(self._lookup_delay * 2, DHT_LOOKUP_MAX_INTERVAL_S)
-            self._next_lookup = self._clock() + self._lookup_delay
+        with trio.move_on_after(DHT_ROUND_TIMEOUT_S):
+            if self._clock() >= self._next_advertise:
+                await self._advertise()
+            need = self._min_peers - len(connected)
+            if need > 0 and self._clock() >= self._next_lookup:
+                found = await self._look_up(min(need, MAX_DIALS_PER_ROUND))
+                if found:
+                    self._lookup_delay = DHT_LOOKUP_MIN_INTERVAL_S
+                else:
+                    self._lookup_delay = min(self._lookup_delay * 2, DHT_LOOKUP_MAX_INTERVAL_S)
+                self._next_lookup = self._clock() + self._lookup_delay
 
     def _due_bootstrap(self, connected: set[str]) -> list[str]:
         """Bootstrap addresses to dial now, shuffled: members spread over the seeds."""
         now = self._clock()
         due = []
         for address, backoff in self._bootstrap.items():
-            if peer_id_of(address) in connected:
-                backoff.connected(now)
+            if peer_id_in(address) in connected:
+                backoff.stayed(now)
             elif backoff.next_try <= now:
                 due.append(address)
         random.shuffle(due)
@@ -175,7 +199,7 @@ class PeerFinder:
                 exc,
             )
             return
-        backoff.connected(self._clock())
+        backoff.dialed(self._clock())
         log.info("connected to bootstrap peer %s", peer)
 
     async def _dial_lan(self, peer_id: str, addrs: list[str]) -> None:
@@ -190,15 +214,19 @@ class PeerFinder:
             return
 
     async def _advertise(self) -> None:
+        """Provide the rendezvous key; after a failure, try again later and later."""
         try:
             if await self._network.provide(RENDEZVOUS_KEY):
                 log.info("advertised this node in the DHT")
+                self._advertise_delay = DISCOVERY_INTERVAL_S
+                self._next_advertise = self._clock() + ADVERTISE_INTERVAL_S
                 return
             reason = "no DHT server took the record"
         except Exception as exc:  # lookups fail in many ways while the DHT is small
             reason = str(exc)
-        self._advertised_at = -math.inf  # next round again
         log.debug("cannot advertise in the DHT yet: %s", reason)
+        self._next_advertise = self._clock() + self._advertise_delay
+        self._advertise_delay = min(self._advertise_delay * 2, ADVERTISE_INTERVAL_S)
 
     async def _look_up(self, count: int) -> int:
         """Connect up to ``count`` new Zion peers found in the DHT; how many."""
@@ -207,13 +235,18 @@ class PeerFinder:
         except Exception as exc:  # lookups fail in many ways while the DHT is small
             log.debug("DHT lookup failed: %s", exc)
             return 0
-        self.last_lookup_providers = len(providers)
+        self.last_lookup_providers = sorted(providers)
         connected = set(self._network.connected_peers())
         new = [(peer, addrs) for peer, addrs in providers.items() if peer not in connected]
-        found = 0
-        for peer_id, addrs in new[:count]:
-            if await self._network.connect_peer(peer_id, addrs):
-                found += 1
+        dialed: list[bool] = []
+
+        async def dial(peer_id: str, addrs: list[str]) -> None:
+            dialed.append(await self._network.connect_peer(peer_id, addrs))
+
+        async with trio.open_nursery() as nursery:
+            for peer_id, addrs in new[:count]:
+                nursery.start_soon(dial, peer_id, addrs)
+        found = sum(dialed)
         self.found_by_dht += found
         if found:
             log.info("found %d Zion peers through the DHT", found)

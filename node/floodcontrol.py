@@ -6,15 +6,20 @@ Two budgets, both token buckets counted in records (a gossip message carries up 
 - per forwarder (the connected peer that handed it over): what one connection may cost,
   however many origins it claims (a flooder can sign messages with many keys), set higher
   because an honest peer forwards for many origins.
-Records over either budget are ignored: not stored, not forwarded. A connected peer that
-floods under its own name (origin = forwarder) past CUT_OFF_EXCESS_RECORDS in one
-EXCESS_WINDOW_S is cut off (node/network.py bans it). Forwarders are not cut off for excess
-alone: with many flooders upstream an honest forwarder could exceed its budget too.
+Only records the node does not hold yet are counted: replayed copies of a member's old
+messages cost that member nothing. Records over either budget are ignored: not stored, not
+forwarded. A connected peer that floods under its own name (origin = forwarder) past
+CUT_OFF_EXCESS_RECORDS in one EXCESS_WINDOW_S is cut off (node/network.py bans it).
+Forwarders are not cut off for excess alone: with many flooders upstream an honest forwarder
+could exceed its budget too; so a flooder signing with many keys is held to the forwarder
+budget for as long as it floods, not cut off. Honest nodes pace their own gossip below the
+budget (node/publishing.py).
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from collections import OrderedDict
 from typing import Final
 
@@ -46,16 +51,26 @@ class FloodControl:
         self.over_budget_records = 0
 
     def admit(self, forwarder: str, origin: str, records: int, now: float) -> Admission:
-        cost = max(1, records)
-        if self._origins.allow(origin, now, cost) and self._forwarders.allow(forwarder, now, cost):
+        """``records``: how many this node does not hold yet (copies cost nobody: anyone can
+        replay an honest member's old messages). Tokens are taken from both budgets or from
+        neither, and only the shortfall counts as excess."""
+        if records <= 0:
             return Admission.ADMIT
-        self.over_budget_records += cost
+        available = min(
+            self._origins.available(origin, now), self._forwarders.available(forwarder, now)
+        )
+        if available >= records:
+            self._origins.allow(origin, now, records)
+            self._forwarders.allow(forwarder, now, records)
+            return Admission.ADMIT
+        excess = math.ceil(records - available)
+        self.over_budget_records += records
         if forwarder != origin:
             return Admission.OVER_BUDGET
         start, count = self._excess.pop(forwarder, (now, 0))
         if now - start > EXCESS_WINDOW_S:
             start, count = now, 0
-        count += cost
+        count += excess
         self._excess[forwarder] = (start, count)
         while len(self._excess) > MAX_TRACKED_PEERS:
             self._excess.popitem(last=False)

@@ -65,7 +65,14 @@ class NodeCollector(Collector):
                 "gossiped records ignored: over a peer's budget",
                 status["gossip_over_budget"],
             ),
-            "records_published": ("records this node published", status["gossiped"]),
+            "records_published": (
+                "records this node gossiped: its own, and news that sync brought in",
+                status["gossiped"],
+            ),
+            "gossip_forwarded": (
+                "records sync brought in, gossiped on",
+                status["gossip_forwarded"],
+            ),
             "sync_sessions": ("sync sessions", status["sync_sessions"]),
             "sync_failures": ("sync sessions that failed", status["sync_failures"]),
             "sync_stored": ("records stored from sync", status["sync_stored"]),

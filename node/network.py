@@ -13,10 +13,10 @@ without starting a host.
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import math
 import os
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -51,6 +51,8 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from zion.node.config import Config, RelayConfig
 from zion.node.errors import NodeError
+from zion.node.ratelimit import PeerRateLimiter
+from zion.node.reachability import DialBack
 from zion.protocols import gossip
 
 log = logging.getLogger(__name__)
@@ -80,9 +82,19 @@ DIAL_TIMEOUT_S: Final = 15.0
 #: are remembered.
 BAN_S: Final = 3600.0
 MAX_BANNED_PEERS: Final = 4096
+#: A DHT lookup in all, one query to one DHT peer, and how many of the peers closest to a key
+#: are asked for its providers (Kademlia's k).
+DHT_LOOKUP_TIMEOUT_S: Final = 30.0
+DHT_QUERY_TIMEOUT_S: Final = 10.0
+DHT_PEERS_ASKED: Final = 20
 #: An AutoNAT dial-back, and the whole question to a server.
 AUTONAT_DIAL_TIMEOUT_S: Final = 10.0
 AUTONAT_QUERY_TIMEOUT_S: Final = 30.0
+#: An AutoNAT server dials back at most this many of the addresses it is given, answers one
+#: requester (by IP) this often a minute, and everyone together this often.
+MAX_DIAL_BACK_ADDRS: Final = 4
+AUTONAT_PER_IP_PER_MIN: Final = 3
+AUTONAT_TOTAL_PER_MIN: Final = 30
 #: The resource manager's own connection count (see _resource_manager): out of reach.
 RCMGR_CONNECTION_COUNT_LIMIT: Final = 1_000_000_000
 
@@ -98,6 +110,8 @@ class GossipOutcome:
     blame: bool = False
     #: The sender floods: cut it off now.
     cut_off: bool = False
+    #: Dropped for who sent it, not for what it is: take a copy from another peer.
+    unseen: bool = False
 
 
 def gossip_message_id(msg: rpc_pb2.Message) -> bytes:
@@ -158,6 +172,12 @@ class _SeenOnArrivalPubsub(Pubsub):  # type: ignore[misc]  # libp2p ships no typ
     stays seen, so its later copies are dropped without another validation.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Messages being validated that are to be forgotten when it ends (at most as many
+        #: as validations in flight: each is removed when its validation ends).
+        self._forgotten: set[bytes] = set()
+
     def _is_msg_seen(self, msg: rpc_pb2.Message) -> bool:
         msg_id = self._msg_id_constructor(msg)
         if self.seen_messages.has(msg_id):
@@ -165,13 +185,21 @@ class _SeenOnArrivalPubsub(Pubsub):  # type: ignore[misc]  # libp2p ships no typ
         self.seen_messages.add(msg_id)
         return False
 
+    def forget(self, msg: rpc_pb2.Message) -> None:
+        """Treat ``msg`` as never seen once its validation ends, so that a copy from another
+        peer is validated afresh (py-libp2p also caches a failed validation by message ID)."""
+        self._forgotten.add(self._msg_id_constructor(msg))
 
-class DialBack(enum.Enum):
-    """An AutoNAT server's answer: it reached us, it could not, or it would not say."""
-
-    REACHED = "reached"
-    FAILED = "failed"
-    UNANSWERED = "unanswered"
+    async def validate_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        try:
+            await super().validate_msg(msg_forwarder, msg)
+        finally:
+            msg_id = self._msg_id_constructor(msg)
+            if msg_id in self._forgotten:
+                self._forgotten.discard(msg_id)
+                self.validation_cache._remove(msg_id)
+                with self.seen_messages.lock:
+                    self.seen_messages.cache.pop(msg_id, None)
 
 
 class _DialBackAutoNat(AutoNATService):  # type: ignore[misc]
@@ -182,9 +210,30 @@ class _DialBackAutoNat(AutoNATService):  # type: ignore[misc]
     Noise handshake, which proves the peer ID) and hangs up, without touching the swarm.
     """
 
+    def __init__(self, host: Any, serve: bool) -> None:
+        super().__init__(host, serve=serve)
+        # go-libp2p's AutoNAT v1 service limits: 3 dial-backs a minute per requester (its
+        # observed IP, which the dial-back must match), 30 for everyone together.
+        self._per_ip = PeerRateLimiter(AUTONAT_PER_IP_PER_MIN / 60, AUTONAT_PER_IP_PER_MIN)
+        self._total = PeerRateLimiter(AUTONAT_TOTAL_PER_MIN / 60, AUTONAT_TOTAL_PER_MIN, 1)
+
+    async def _handle_dial(
+        self, message: AutoNatMessage, observed_ip: str | None, is_relayed: bool
+    ) -> AutoNatMessage:
+        now = trio.current_time()
+        if observed_ip is not None and not (
+            self._per_ip.allow(observed_ip, now) and self._total.allow("", now)
+        ):
+            response = AutoNatMessage(type=AutoNatMessage.DIAL_RESPONSE)
+            response.dialResponse.status = AutoNatMessage.E_DIAL_REFUSED
+            response.dialResponse.statusText = "too many requests"
+            return response
+        answer: AutoNatMessage = await super()._handle_dial(message, observed_ip, is_relayed)
+        return answer
+
     async def _try_dial(self, peer_id: ID, addrs: list[bytes]) -> bytes | None:
         swarm = self.host.get_network()
-        for raw in addrs:
+        for raw in addrs[:MAX_DIAL_BACK_ADDRS]:
             try:
                 address = multiaddr.Multiaddr(raw)
                 transport = swarm.transport_manager.transport_for_dialing(address)
@@ -226,7 +275,30 @@ def _relay_service(host: Any, config: RelayConfig) -> CircuitV2Protocol:
         max_reservations=config.max_reservations,
         reservation_ttl=config.reservation_ttl_s,
     )
-    return CircuitV2Protocol(host, limits=limits, allow_hop=True)
+    return _BoundedRelay(host, limits=limits, allow_hop=True)
+
+
+class _BoundedRelay(CircuitV2Protocol):  # type: ignore[misc]
+    """py-libp2p 0.8.1 checks a circuit's duration only when data flows through it, so an
+    idle circuit would hold its slot for ever: here the deadline ends it."""
+
+    async def _relay_data(
+        self,
+        src_stream: INetStream,
+        dst_stream: INetStream,
+        peer_id: ID,
+        deadline: float | None,
+        circuit_data_limit: list[int] | None,
+    ) -> None:
+        if deadline is None:
+            await super()._relay_data(src_stream, dst_stream, peer_id, deadline, circuit_data_limit)
+            return
+        with trio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
+            await super()._relay_data(src_stream, dst_stream, peer_id, deadline, circuit_data_limit)
+        if scope.cancelled_caught:
+            for stream in (src_stream, dst_stream):
+                with contextlib.suppress(Exception):  # already gone
+                    await stream.reset()
 
 
 def _resource_manager(config: Config) -> ResourceManager:
@@ -382,6 +454,8 @@ class Network:
                 self.ban(forwarder)
             elif outcome.blame:
                 self._blame(forwarder, sender)
+            if outcome.unseen:
+                self.pubsub.forget(msg)
             return outcome.forward
 
         return validate
@@ -463,6 +537,8 @@ class Network:
             raise ValueError(f"{address!r} is not a multiaddr with /p2p/<peer ID>: {exc}") from None
         if info.peer_id == self.host.get_id():
             raise ValueError("that is this node's own address")
+        if info.peer_id.to_base58() in self.banned():
+            raise ValueError("that peer is cut off for misbehaving (zion status: banned_peers)")
         with trio.fail_after(DIAL_TIMEOUT_S):
             await self.host.connect(info)
         return str(info.peer_id.to_base58())
@@ -513,35 +589,35 @@ class Network:
         return DialBack.UNANSWERED
 
     async def find_providers(self, multihash: bytes, count: int) -> dict[str, list[str]]:
-        """Peers the DHT names as providers of ``multihash`` (not this node), with their
-        addresses."""
+        """Up to ``count`` peers the DHT names as providers of ``multihash`` (not this node),
+        with their addresses."""
         if self.dht is None:
             return {}
-        own_id = self.host.get_id()
         store = self.dht.provider_store
-        found = [info for info in store.get_providers(multihash) if info.peer_id != own_id]
-        if not found:
-            # py-libp2p answers from its own store whenever it holds a record for the key, so
-            # a node that provides the key itself would never ask the network: ask the peers
-            # closest to the key directly (what its lookup does next).
-            closest = await self.dht.peer_routing.find_closest_peers_network(multihash)
-            async with trio.open_nursery() as nursery:
-                for peer in closest[:count]:
-                    nursery.start_soon(self._ask_providers, store, peer, multihash, found)
-        return {
-            info.peer_id.to_base58(): [str(addr) for addr in info.addrs]
-            for info in found[:count]
-            if info.peer_id != own_id
-        }
+        found: list[PeerInfo] = list(store.get_providers(multihash))
+        if len(found) < count:
+            # py-libp2p answers from its own store whenever it holds any record for the key
+            # (a node that provides the key holds its own), so it would not ask the network:
+            # ask the peers closest to the key ourselves, as its lookup would next.
+            with trio.move_on_after(DHT_LOOKUP_TIMEOUT_S):
+                closest = await self.dht.peer_routing.find_closest_peers_network(multihash)
+                async with trio.open_nursery() as nursery:
+                    for peer in closest[:DHT_PEERS_ASKED]:
+                        nursery.start_soon(self._ask_providers, store, peer, multihash, found)
+        own_id = self.host.get_id()
+        merged: dict[str, set[str]] = {}
+        for info in found:
+            if info.peer_id != own_id:
+                merged.setdefault(info.peer_id.to_base58(), set()).update(map(str, info.addrs))
+        return {peer: sorted(addrs) for peer, addrs in list(merged.items())[:count]}
 
     @staticmethod
     async def _ask_providers(store: Any, peer: ID, key: bytes, found: list[PeerInfo]) -> None:
-        try:
-            with trio.move_on_after(DIAL_TIMEOUT_S):
-                providers, _ = await store._get_providers_from_peer_with_closers(peer, key)
-                found.extend(providers)
-        except Exception as exc:  # a peer that went away mid-lookup
-            log.debug("provider query to %s failed: %s", peer, exc)
+        # A private method of py-libp2p 0.8.1's provider store (tests/unit/node/test_network.py
+        # pins it): one GET_PROVIDERS query, which logs and swallows its own errors.
+        with trio.move_on_after(DHT_QUERY_TIMEOUT_S):
+            providers, _ = await store._get_providers_from_peer_with_closers(peer, key)
+            found.extend(providers)
 
     async def connect_providers(self, multihash: bytes, count: int) -> list[str]:
         """Peers the DHT names as providers of ``multihash``, connected (best effort)."""
@@ -553,6 +629,8 @@ class Network:
 
     async def connect_peer(self, peer_id: str, addrs: list[str]) -> bool:
         """Dial a peer at any of ``addrs`` (best effort): whether it is connected."""
+        if peer_id in self.banned():
+            return False
         try:
             info = PeerInfo(ID.from_base58(peer_id), [multiaddr.Multiaddr(a) for a in addrs])
             with trio.fail_after(DIAL_TIMEOUT_S):

@@ -28,18 +28,28 @@ log = logging.getLogger(__name__)
 #: Records waiting for gossip; past this, new ones are left to sync.
 MAX_GOSSIP_BACKLOG: Final = 50_000
 
+#: Receivers take [gossip] peer_records_per_s from us, in bursts of peer_records_burst
+#: (node/floodcontrol.py), and cut off a peer that keeps exceeding it: we send at most this
+#: share of it, own and forwarded records together; the rest waits in the queue (or sync).
+PACE_SHARE: Final = 0.8
 #: Records that sync brought in are gossiped on when they are news (created this recently),
-#: at this rate at most: receivers count them against this node's own flood-control budget
-#: ([gossip] peer_records_per_s = 100, burst 1000), so most of it stays for its own records.
+#: within this share of the pace: most of it stays for this node's own records.
 FORWARD_WINDOW_MS: Final = 3600 * 1000
-FORWARD_RATE_PER_S: Final = 25.0
-FORWARD_BURST: Final = 250
+FORWARD_SHARE: Final = 0.25
 
 GossipSend = Callable[[str, bytes], Awaitable[None]]
 
 
 class Publisher:
-    def __init__(self, key: Ed25519PrivateKey, ingest: Ingest, window_s: float) -> None:
+    def __init__(
+        self,
+        key: Ed25519PrivateKey,
+        ingest: Ingest,
+        window_s: float,
+        records_per_s: float = 100.0,
+        burst: int = 1000,
+    ) -> None:
+        """``records_per_s``, ``burst``: what receivers take from one peer ([gossip])."""
         self._key = key
         #: The peer ID that signs what this publisher publishes.
         self.author = peer_id_of(key)
@@ -48,7 +58,12 @@ class Publisher:
         self._send, self._receive = trio.open_memory_channel[tuple[str, bytes]](MAX_GOSSIP_BACKLOG)
         self.gossiped = 0
         self.dropped = 0
-        self._forward_budget = PeerRateLimiter(FORWARD_RATE_PER_S, FORWARD_BURST, max_peers=1)
+        # One bucket each (the limiter is per peer; "" is this node).
+        self._pace = PeerRateLimiter(PACE_SHARE * records_per_s, int(PACE_SHARE * burst), 1)
+        self._forward_budget = PeerRateLimiter(
+            FORWARD_SHARE * records_per_s, int(FORWARD_SHARE * burst), 1
+        )
+        self.forwarded = 0
 
     async def publish(
         self,
@@ -92,8 +107,14 @@ class Publisher:
             try:
                 self._send.send_nowait((gossip.topic_for(record.family), record.block))
             except trio.WouldBlock:
-                self.dropped += 1
-                return
+                return  # the queue is full: sync will carry it
+            self.forwarded += 1
+
+    async def _paced(self, records: int) -> None:
+        """Wait until sending ``records`` keeps this node within its receivers' budget."""
+        while not self._pace.allow("", trio.current_time(), records):
+            missing = records - self._pace.available("", trio.current_time())
+            await trio.sleep(max(missing, 1) / self._pace.rate_per_s)
 
     async def run(self, send: GossipSend) -> None:
         """Drain the queue forever, one batch per topic per window."""
@@ -110,6 +131,7 @@ class Publisher:
                 pending.setdefault(topic, []).append(block)
             for topic, blocks in pending.items():
                 for batch in gossip.pack_batches(blocks):
+                    await self._paced(len(batch))
                     try:
                         await send(topic, gossip.encode_batch(batch))
                         self.gossiped += len(batch)

@@ -33,6 +33,17 @@ class PeerRateLimiter:
     def allow(self, peer: str, now: float, cost: float = 1.0) -> bool:
         """Take ``cost`` tokens from ``peer``'s bucket (``now`` in seconds, monotonic); none
         are taken when there are not enough."""
+        bucket = self._refilled(peer, now)
+        if bucket.tokens < cost:
+            return False
+        bucket.tokens -= cost
+        return True
+
+    def available(self, peer: str, now: float) -> float:
+        """Tokens in ``peer``'s bucket now."""
+        return self._refilled(peer, now).tokens
+
+    def _refilled(self, peer: str, now: float) -> _Bucket:
         bucket = self._buckets.pop(peer, None)
         if bucket is None:
             bucket = _Bucket(float(self.burst), now)
@@ -43,7 +54,4 @@ class PeerRateLimiter:
         self._buckets[peer] = bucket
         if len(self._buckets) > self._max_peers:
             self._buckets.popitem(last=False)
-        if bucket.tokens < cost:
-            return False
-        bucket.tokens -= cost
-        return True
+        return bucket

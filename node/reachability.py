@@ -1,9 +1,9 @@
 """Whether others can dial this node: AutoNAT (libp2p's autonat v1) against peers that serve it.
 
 Seeds answer dial-back requests (``[network] autonat_service``, node/network.py dials back on
-a new connection). A member asks up to MAX_SERVERS_ASKED of them: reached by any means
-public; failed by all that answered means private (behind NAT or a firewall, or announcing a
-wrong address). The answer is shown by ``zion status`` and checked again every
+a new connection). A member asks up to MAX_SERVERS_ASKED of them: the majority of those that
+tried decides between public and private (behind NAT or a firewall, or announcing a wrong
+address). The answer is shown by ``zion status`` and checked again every
 CHECK_INTERVAL_S, sooner while unknown.
 """
 
@@ -15,14 +15,21 @@ from typing import Final, Protocol
 
 import trio
 
-from zion.node.network import DialBack
-
 log = logging.getLogger(__name__)
 
 MAX_SERVERS_ASKED: Final = 3
 CHECK_INTERVAL_S: Final = 900.0
-#: While no server has answered: how often to look for one.
+#: While no server has answered: how soon to ask again, doubling up to CHECK_INTERVAL_S.
 RETRY_INTERVAL_S: Final = 10.0
+
+
+class DialBack(enum.Enum):
+    """An AutoNAT server's answer: it reached us, it could not, or it would not say (it
+    refused: too many requests, or none of our addresses is the IP it sees us at)."""
+
+    REACHED = "reached"
+    FAILED = "failed"
+    UNANSWERED = "unanswered"
 
 
 class Reachability(enum.Enum):
@@ -37,9 +44,11 @@ class DialBackNetwork(Protocol):
 
 
 def verdict(answers: list[DialBack]) -> Reachability:
-    if DialBack.REACHED in answers:
+    """The majority of the servers that tried (a single liar cannot outvote two)."""
+    reached, failed = answers.count(DialBack.REACHED), answers.count(DialBack.FAILED)
+    if reached > failed:
         return Reachability.PUBLIC
-    if DialBack.FAILED in answers:
+    if failed > reached:
         return Reachability.PRIVATE
     return Reachability.UNKNOWN
 
@@ -50,11 +59,14 @@ class ReachabilityChecker:
         self.reachability = Reachability.UNKNOWN
 
     async def run(self) -> None:
+        retry = RETRY_INTERVAL_S
         while True:
-            found = await self.check()
-            await trio.sleep(
-                CHECK_INTERVAL_S if found is not Reachability.UNKNOWN else RETRY_INTERVAL_S
-            )
+            if await self.check() is Reachability.UNKNOWN:
+                await trio.sleep(retry)
+                retry = min(retry * 2, CHECK_INTERVAL_S)
+            else:
+                retry = RETRY_INTERVAL_S
+                await trio.sleep(CHECK_INTERVAL_S)
 
     async def check(self) -> Reachability:
         """Ask the servers now; keep the last answer when none gives one."""

@@ -319,6 +319,12 @@ class RecordStore:
             ]
         return found
 
+    def known(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` are stored (MAX_BATCH_RECORDS at most: one query)."""
+        marks = ",".join("?" * len(ids))
+        rows = self._query(f"SELECT id FROM records WHERE id IN ({marks})", tuple(ids))  # noqa: S608
+        return {row[0] for row in rows}
+
     def sync_items(self) -> list[Item]:
         return [
             (created, cid.record_id_to_bytes(record_id))

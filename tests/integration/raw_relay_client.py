@@ -5,8 +5,10 @@ Usage:
       reserve a slot at the relay; print "reserved", "refused" (no slot free) or "no relay:
       ..." (it does not speak the protocol), then answer /echo/1.0.0
       streams (through the relay) until killed.
-  python -m tests.integration.raw_relay_client RELAY_MULTIADDR dial PEER_ID
-      dial PEER_ID through the relay, send "hello" on /echo/1.0.0, print "echo <reply>".
+  python -m tests.integration.raw_relay_client RELAY_MULTIADDR dial PEER_ID [IDLE_S]
+      dial PEER_ID through the relay, send "hello" on /echo/1.0.0, print "echo <reply>";
+      with IDLE_S, stay idle that long, then print "still connected" or "closed" (the
+      relay ended the circuit).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ ECHO = TProtocol("/echo/1.0.0")
 TIMEOUT_S = 20
 
 
-async def main(relay: str, mode: str, target: str = "") -> None:
+async def main(relay: str, mode: str, target: str = "", idle_s: str = "") -> None:
     key_pair = create_new_key_pair()
     host = new_host(
         key_pair=key_pair,
@@ -50,7 +52,8 @@ async def main(relay: str, mode: str, target: str = "") -> None:
 
     host.set_stream_handler(ECHO, echo)
     relay_info = info_from_p2p_addr(multiaddr.Multiaddr(relay))
-    listen = [multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]
+    # A member behind NAT: reachable only through the relay (no address to dial directly).
+    listen = [] if mode == "reserve" else [multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]
     async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
         await stack.enter_async_context(host.run(listen_addrs=listen))
         protocol = CircuitV2Protocol(host, allow_hop=False)  # answers the relay's STOP
@@ -71,10 +74,18 @@ async def main(relay: str, mode: str, target: str = "") -> None:
             await trio.sleep_forever()
         with trio.fail_after(TIMEOUT_S):
             await transport.dial(multiaddr.Multiaddr(f"{relay}/p2p-circuit/p2p/{target}"))
-            stream = await host.new_stream(ID.from_base58(target), [ECHO])
-            await stream.write(b"hello")
-            print(f"echo {(await stream.read(64)).decode()}", flush=True)
+            print(f"echo {await echo_through(host, target)}", flush=True)
+        if idle_s:
+            await trio.sleep(float(idle_s))  # the idle time being tested
+            connected = ID.from_base58(target) in host.get_connected_peers()
+            print("still connected" if connected else "closed", flush=True)
         nursery.cancel_scope.cancel()
+
+
+async def echo_through(host: object, target: str) -> str:
+    stream = await host.new_stream(ID.from_base58(target), [ECHO])  # type: ignore[attr-defined]
+    await stream.write(b"hello")
+    return str((await stream.read(64)).decode())
 
 
 if __name__ == "__main__":

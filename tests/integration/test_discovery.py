@@ -22,14 +22,13 @@ def test_members_that_know_only_a_seed_find_each_other_through_the_dht(spawn: Sp
         DISCOVERY_TIMEOUT_S,
         "alice and bob to find each other",
     )
-    # Bob's lookup of the rendezvous key names alice (py-libp2p's DHT may have connected
-    # them already while filling its routing table).
+    # Bob's lookup of the rendezvous key names alice: she advertised herself (py-libp2p's DHT
+    # may have connected them already while filling its routing table).
     wait_until(
-        lambda: bob.status()["discovery"]["last_lookup_providers"] >= 1,
+        lambda: alice_id in bob.status()["discovery"]["last_lookup_providers"],
         DISCOVERY_TIMEOUT_S,
         "the DHT to name alice as a Zion node",
     )
-    assert seed.status()["dht"] == "server"
 
     # With the seed gone, what they publish still reaches each other directly.
     seed.stop()

@@ -13,6 +13,8 @@ from tests.integration.nodes import NodeProcess, Spawn
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 30
+#: A short circuit duration ([relay] circuit_duration_s) for the test.
+CIRCUIT_S = 3
 
 
 @contextmanager
@@ -44,15 +46,19 @@ def test_a_seed_relays_within_its_reservation_limit(spawn: Spawn) -> None:
     seed = spawn(
         "seed",
         extra=["--profile", "seed", "--metrics", "127.0.0.1:0"],
-        config="[relay]\nmax_reservations = 1\n",
+        config=f"[relay]\nmax_reservations = 1\ncircuit_duration_s = {CIRCUIT_S}\n",
     )
     with relay_client(seed, "reserve") as (member, member_id):
         assert next_line(member) == "reserved"
         with relay_client(seed, "reserve") as (second, _):
             assert next_line(second) == "refused"  # the limit: one slot
-        with relay_client(seed, "dial", member_id) as (dialer, _):
+        idle = str(CIRCUIT_S + 2)
+        with relay_client(seed, "dial", member_id, idle) as (dialer, _):
             out, _ = dialer.communicate(timeout=TIMEOUT_S)
-            assert out.strip().splitlines()[-1] == "echo hello"
+            lines = out.strip().splitlines()
+            assert lines[0] == "echo hello"
+            # An idle circuit ends at its duration limit all the same.
+            assert lines[1] == "closed", lines
 
 
 def test_members_offer_no_relay(spawn: Spawn) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from zion.node import discovery
 from zion.node.config import load, network_seeds
-from zion.node.discovery import PeerFinder, peer_id_of
+from zion.node.discovery import PeerFinder, peer_id_in
 from zion.protocols.discovery import RENDEZVOUS_CID, RENDEZVOUS_KEY
 
 SEED = "/ip4/192.0.2.1/tcp/4001/p2p/12D3KooSeed"
@@ -33,7 +33,7 @@ class ScriptedNetwork:
 
     async def connect(self, address: str) -> str:
         self.dials.append(address)
-        peer = peer_id_of(address)
+        peer = peer_id_in(address)
         if peer not in self.reachable:
             raise OSError("connection refused")
         self.connected.add(peer)
@@ -109,7 +109,7 @@ async def test_the_dht_names_peers_to_dial_and_we_advertise_ourselves() -> None:
     assert network.provided == 1
     assert network.connected == {"12D3KooSeed", "alice", "bob"}
     assert peers.found_by_dht == 2  # the seed was connected already
-    assert peers.last_lookup_providers == 3
+    assert peers.last_lookup_providers == ["12D3KooSeed", "alice", "bob"]
 
     # Enough peers: no lookup; the advertisement is renewed only after its interval.
     await peers.round()

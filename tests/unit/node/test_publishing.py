@@ -14,9 +14,11 @@ from zion.node.clock import now_ms
 from zion.node.events import EventFeed
 from zion.node.ingest import Ingest
 from zion.node.publishing import Publisher
-from zion.protocols import gossip, sync
+from zion.protocols import gossip, records, sync
 from zion.storage.database import Database
 from zion.storage.records import RecordStore
+
+CATALOGUE = 2000
 
 
 def _publisher(tmp_path: Path) -> Publisher:
@@ -55,4 +57,32 @@ async def test_forwarding_stays_within_its_budget(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     many = [make_listing(key, subject=f"s{n}", created=now_ms()) for n in range(300)]
     publisher.forward(many)
-    assert len(await _gossiped(publisher)) == publishing.FORWARD_BURST
+    assert len(await _gossiped(publisher)) == int(publishing.FORWARD_SHARE * 1000)
+
+
+async def test_gossip_is_paced_below_what_receivers_take(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A member publishing a big catalogue at once: receivers take 100 records a second in
+    bursts of 1000 (the defaults) and cut off a peer far beyond; we stay within 80 %."""
+    publisher = _publisher(tmp_path)
+    body = records.ListingBody(
+        title="catalogue", price=records.Price(amount=1, currency="EUR"), category="test"
+    )
+    for n in range(CATALOGUE):
+        await publisher.publish(kind="listing", subject=f"c{n}", seq=1, body=body)
+    sent: list[tuple[float, int]] = []
+
+    async def send(topic: str, data: bytes) -> None:
+        sent.append((trio.current_time(), len(gossip.decode_batch(data))))
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(publisher.run, send)
+        await trio.sleep(60)
+        nursery.cancel_scope.cancel()
+    total = 0
+    for at, count in sent:
+        total += count
+        assert total <= 800 + 80 * (at - start) + 1, (at - start, total)
+    assert total == CATALOGUE  # and it does get there

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from zion.node.network import DialBack
-from zion.node.reachability import MAX_SERVERS_ASKED, Reachability, ReachabilityChecker, verdict
+from zion.node.reachability import (
+    MAX_SERVERS_ASKED,
+    DialBack,
+    Reachability,
+    ReachabilityChecker,
+    verdict,
+)
 
 
-def test_any_dial_back_that_reached_us_means_public() -> None:
-    assert verdict([DialBack.FAILED, DialBack.REACHED]) is Reachability.PUBLIC
+def test_the_majority_of_servers_that_tried_decides() -> None:
+    assert verdict([DialBack.REACHED]) is Reachability.PUBLIC
+    assert verdict([DialBack.FAILED, DialBack.REACHED]) is Reachability.UNKNOWN
+    assert verdict([DialBack.FAILED, DialBack.REACHED, DialBack.FAILED]) is Reachability.PRIVATE
     assert verdict([DialBack.FAILED, DialBack.UNANSWERED]) is Reachability.PRIVATE
     assert verdict([DialBack.UNANSWERED]) is Reachability.UNKNOWN
     assert verdict([]) is Reachability.UNKNOWN

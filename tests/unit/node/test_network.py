@@ -1,0 +1,18 @@
+"""The private parts of py-libp2p 0.8.1 that node/network.py relies on: a py-libp2p upgrade
+that changes them fails here, not silently in the background."""
+
+from __future__ import annotations
+
+import inspect
+
+from libp2p.kad_dht.provider_store import ProviderStore
+from libp2p.pubsub.pubsub import Pubsub, ValidationCache
+from libp2p.tools.timed_cache.last_seen_cache import LastSeenCache
+
+
+def test_the_private_py_libp2p_parts_we_use_are_there() -> None:
+    ask = ProviderStore._get_providers_from_peer_with_closers
+    assert list(inspect.signature(ask).parameters) == ["self", "peer_id", "key"]
+    assert callable(ValidationCache._remove)
+    assert "cache" in inspect.getsource(LastSeenCache.add)
+    assert callable(Pubsub._is_msg_seen)
