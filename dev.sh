@@ -97,8 +97,11 @@ case "$cmd" in
         "$VENV/bin/ruff" format --check .
         log "mypy (strict)"
         "$VENV/bin/mypy" -p zion
-        log "pytest"
-        exec "$VENV/bin/pytest" "$@"
+        # Two workers (the machine's cores), whole files each: most tests wait on real nodes
+        # and networks rather than compute, and the 5-minute soak (put first) runs beside
+        # the rest. ZION_TEST_WORKERS=0 runs everything in this one process.
+        log "pytest (${ZION_TEST_WORKERS:-2} workers)"
+        exec "$VENV/bin/pytest" -n "${ZION_TEST_WORKERS:-2}" --dist loadfile "$@"
         ;;
     *)
         echo "usage: ./dev.sh run|test|devnet|setup [args...]" >&2

@@ -17,7 +17,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.integration.nodes import NodeProcess, wait_until
 
-__all__ = ["NodeProcess", "compare", "cpu_seconds", "ed25519_verify_seconds", "wait_until"]
+__all__ = [
+    "NodeProcess",
+    "compare",
+    "cpu_seconds",
+    "ed25519_verify_seconds",
+    "rss_mib",
+    "wait_until",
+]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -26,6 +33,12 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process now, in MiB (Linux /proc)."""
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _median_seconds(check: Callable[[], object], rounds: int) -> float:

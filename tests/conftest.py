@@ -27,11 +27,14 @@ SOAK_OVERHEAD_S = 600
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The soak's timeout follows --soak-seconds (the suite's default would cut it short)."""
+    """The soak's timeout follows --soak-seconds (the suite's default would cut it short),
+    and it goes first: with two workers (dev.sh test) it then runs beside everything else
+    instead of alone at the end."""
     timeout = config.getoption("--soak-seconds") + SOAK_OVERHEAD_S
-    for item in items:
-        if item.get_closest_marker("soak") is not None:
-            item.add_marker(pytest.mark.timeout(timeout))
+    soak = [item for item in items if item.get_closest_marker("soak") is not None]
+    for item in soak:
+        item.add_marker(pytest.mark.timeout(timeout))
+    items[:] = soak + [item for item in items if item not in soak]
 
 
 @pytest.fixture
