@@ -101,7 +101,7 @@ case "$cmd" in
         # and networks rather than compute, and the 5-minute soak (put first) runs beside
         # the rest. ZION_TEST_WORKERS=0 runs everything in this one process.
         log "pytest (${ZION_TEST_WORKERS:-2} workers)"
-        exec "$VENV/bin/pytest" -n "${ZION_TEST_WORKERS:-2}" --dist loadfile "$@"
+        exec "$VENV/bin/pytest" -n "${ZION_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
         ;;
     *)
         echo "usage: ./dev.sh run|test|devnet|setup [args...]" >&2

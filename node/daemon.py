@@ -54,7 +54,7 @@ from zion.node.network import GossipOutcome, Network
 from zion.node.payments import PaymentsService
 from zion.node.profiles import ProfileService
 from zion.node.publishing import Publisher
-from zion.node.reachability import ReachabilityChecker
+from zion.node.reachability import Reachability, ReachabilityChecker
 from zion.node.relayer import Relayer
 from zion.node.syncing import SyncService
 from zion.node.wallet import PASSWORD_ENV, Wallets
@@ -76,6 +76,8 @@ log = logging.getLogger("zion")
 
 #: How often expired records are dropped.
 EXPIRY_INTERVAL_S: Final = 60.0
+#: How often a node that cannot be dialed checks its relay slots.
+RELAY_CHECK_INTERVAL_S: Final = 10.0
 #: Shutdown must finish within this, whatever a library does.
 SHUTDOWN_DEADLINE_S: Final = 4.0
 
@@ -128,6 +130,7 @@ class NodeInfoService:
             "mdns": node.config.network.mdns,
             "relay_service": node.network.relay is not None,
             "reachability": node.reachability.reachability.value,
+            "relayed_addrs": sorted(node.network.relay_client.reserved.values()),
             "discovery": {
                 "min_peers": node.config.network.min_peers,
                 "found_by_dht": node.peer_finder.found_by_dht,
@@ -391,6 +394,7 @@ class ZionNode:
             nursery.start_soon(self._expire_periodically)
             nursery.start_soon(self.peer_finder.run)
             nursery.start_soon(self.reachability.run)
+            nursery.start_soon(self._stay_reachable)
             nursery.start_soon(self.bridge_host.announce_periodically, self.network.addrs)
             gateway = self.config.gateway
             try:
@@ -443,6 +447,15 @@ class ZionNode:
             await self.network.provide(cid.multihash)
         except Exception as exc:
             log.debug("cannot announce %s in the DHT: %s", cid, exc)
+
+    async def _stay_reachable(self) -> None:
+        """While AutoNAT says others cannot dial us, be reachable through relays, and
+        advertise again in the DHT when the relayed addresses change."""
+        while True:
+            private = self.reachability.reachability is Reachability.PRIVATE
+            if await self.network.keep_reachable(private):
+                self.peer_finder.advertise_soon()
+            await trio.sleep(RELAY_CHECK_INTERVAL_S)
 
     async def _sync_on_connect(self, nursery: trio.Nursery) -> None:
         async for peer_id in self.network.connections:

@@ -213,6 +213,11 @@ class PeerFinder:
             log.info("connected to LAN peer %s", peer_id)
             return
 
+    def advertise_soon(self) -> None:
+        """Our addresses changed: renew the provider record in the next round."""
+        self._next_advertise = -math.inf
+        self._advertise_delay = DISCOVERY_INTERVAL_S
+
     async def _advertise(self) -> None:
         """Provide the rendezvous key; after a failure, try again later and later."""
         try:

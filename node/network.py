@@ -6,8 +6,8 @@ py-libp2p's spam limiter off: it drops a node's own publishes above 10/s, and ou
 per-peer reject counts are the protection instead. Gossip message IDs are content hashes, as
 records carry their own signatures.
 
-libp2p is imported here and nowhere else, so everything above this module can be tested
-without starting a host.
+libp2p is imported here and in node/network_nat.py (AutoNAT, the relay service and client)
+and nowhere else, so everything above these modules can be tested without starting a host.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import contextlib
 import logging
 import math
 import os
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -31,7 +30,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.discovery.events.peerDiscovery import peerDiscovery
-from libp2p.host.autonat.autonat import AUTONAT_PROTOCOL_ID, AutoNATService
+from libp2p.host.autonat.autonat import AUTONAT_PROTOCOL_ID
 from libp2p.host.autonat.pb.autonat_pb2 import Message as AutoNatMessage
 from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
 from libp2p.network.config import ConnectionConfig
@@ -42,16 +41,21 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.rcmgr import ResourceLimits, ResourceManager
 from libp2p.rcmgr.connection_limits import ConnectionLimits
-from libp2p.relay.circuit_v2 import CircuitV2Protocol, RelayLimits
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
-from zion.node.config import Config, RelayConfig
+from zion.node.config import Config
 from zion.node.errors import NodeError
-from zion.node.ratelimit import PeerRateLimiter
+from zion.node.network_nat import (
+    CIRCUIT,
+    HOP_PROTOCOL,
+    DialBackAutoNat,
+    RelayClient,
+    relay_service,
+)
 from zion.node.reachability import DialBack
 from zion.protocols import gossip
 
@@ -87,14 +91,8 @@ MAX_BANNED_PEERS: Final = 4096
 DHT_LOOKUP_TIMEOUT_S: Final = 30.0
 DHT_QUERY_TIMEOUT_S: Final = 10.0
 DHT_PEERS_ASKED: Final = 20
-#: An AutoNAT dial-back, and the whole question to a server.
-AUTONAT_DIAL_TIMEOUT_S: Final = 10.0
+#: The whole AutoNAT question to a server.
 AUTONAT_QUERY_TIMEOUT_S: Final = 30.0
-#: An AutoNAT server dials back at most this many of the addresses it is given, answers one
-#: requester (by IP) this often a minute, and everyone together this often.
-MAX_DIAL_BACK_ADDRS: Final = 4
-AUTONAT_PER_IP_PER_MIN: Final = 3
-AUTONAT_TOTAL_PER_MIN: Final = 30
 #: The resource manager's own connection count (see _resource_manager): out of reach.
 RCMGR_CONNECTION_COUNT_LIMIT: Final = 1_000_000_000
 
@@ -202,56 +200,6 @@ class _SeenOnArrivalPubsub(Pubsub):  # type: ignore[misc]  # libp2p ships no typ
                     self.seen_messages.cache.pop(msg_id, None)
 
 
-class _DialBackAutoNat(AutoNATService):  # type: ignore[misc]
-    """py-libp2p's AutoNAT, dialing back on a new connection as the spec says.
-
-    Its own server calls ``host.connect``, which reuses the connection the request came on,
-    so it reports every peer reachable. This one dials the address itself (TCP, then the
-    Noise handshake, which proves the peer ID) and hangs up, without touching the swarm.
-    """
-
-    def __init__(self, host: Any, serve: bool) -> None:
-        super().__init__(host, serve=serve)
-        # go-libp2p's AutoNAT v1 service limits: 3 dial-backs a minute per requester (its
-        # observed IP, which the dial-back must match), 30 for everyone together.
-        self._per_ip = PeerRateLimiter(AUTONAT_PER_IP_PER_MIN / 60, AUTONAT_PER_IP_PER_MIN)
-        self._total = PeerRateLimiter(AUTONAT_TOTAL_PER_MIN / 60, AUTONAT_TOTAL_PER_MIN, 1)
-
-    async def _handle_dial(
-        self, message: AutoNatMessage, observed_ip: str | None, is_relayed: bool
-    ) -> AutoNatMessage:
-        now = trio.current_time()
-        if observed_ip is not None and not (
-            self._per_ip.allow(observed_ip, now) and self._total.allow("", now)
-        ):
-            response = AutoNatMessage(type=AutoNatMessage.DIAL_RESPONSE)
-            response.dialResponse.status = AutoNatMessage.E_DIAL_REFUSED
-            response.dialResponse.statusText = "too many requests"
-            return response
-        answer: AutoNatMessage = await super()._handle_dial(message, observed_ip, is_relayed)
-        return answer
-
-    async def _try_dial(self, peer_id: ID, addrs: list[bytes]) -> bytes | None:
-        swarm = self.host.get_network()
-        for raw in addrs[:MAX_DIAL_BACK_ADDRS]:
-            try:
-                address = multiaddr.Multiaddr(raw)
-                transport = swarm.transport_manager.transport_for_dialing(address)
-                if transport is None:
-                    continue
-                with trio.fail_after(AUTONAT_DIAL_TIMEOUT_S):
-                    connection = await transport.dial(address)
-                    try:
-                        await swarm.upgrader.upgrade_security(connection, True, peer_id)
-                    finally:
-                        await connection.close()
-            except Exception as exc:  # unreachable, refused, wrong peer: all mean "failed"
-                log.debug("AutoNAT dial-back to %s failed: %s", peer_id, exc)
-                continue
-            return bytes(raw)
-        return None
-
-
 def _connection_config(config: Config) -> ConnectionConfig:
     """The connection manager's bounds: never more than max_connections; pruned back to half
     of it when over (connections younger than its grace period are spared); dials known peers
@@ -264,41 +212,6 @@ def _connection_config(config: Config) -> ConnectionConfig:
         high_watermark=limit,
         max_connections_per_peer=config.network.max_connections_per_peer,
     )
-
-
-def _relay_service(host: Any, config: RelayConfig) -> CircuitV2Protocol:
-    """Circuit relay v2 with hop on: members reserve slots and are reached through us."""
-    limits = RelayLimits(
-        duration=config.circuit_duration_s,
-        data=config.circuit_bytes,
-        max_circuit_conns=config.max_circuits_per_peer,
-        max_reservations=config.max_reservations,
-        reservation_ttl=config.reservation_ttl_s,
-    )
-    return _BoundedRelay(host, limits=limits, allow_hop=True)
-
-
-class _BoundedRelay(CircuitV2Protocol):  # type: ignore[misc]
-    """py-libp2p 0.8.1 checks a circuit's duration only when data flows through it, so an
-    idle circuit would hold its slot for ever: here the deadline ends it."""
-
-    async def _relay_data(
-        self,
-        src_stream: INetStream,
-        dst_stream: INetStream,
-        peer_id: ID,
-        deadline: float | None,
-        circuit_data_limit: list[int] | None,
-    ) -> None:
-        if deadline is None:
-            await super()._relay_data(src_stream, dst_stream, peer_id, deadline, circuit_data_limit)
-            return
-        with trio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
-            await super()._relay_data(src_stream, dst_stream, peer_id, deadline, circuit_data_limit)
-        if scope.cancelled_caught:
-            for stream in (src_stream, dst_stream):
-                with contextlib.suppress(Exception):  # already gone
-                    await stream.reset()
 
 
 def _resource_manager(config: Config) -> ResourceManager:
@@ -365,8 +278,9 @@ class Network:
         # Kademlia as a client: members find peers and providers; seed nodes serve (issue 8).
         mode = DHTMode.SERVER if config.network.dht_mode == "server" else DHTMode.CLIENT
         self.dht = KadDHT(self.host, mode) if config.network.dht else None
-        self.relay = _relay_service(self.host, config.relay) if config.relay.service else None
-        self.autonat = _DialBackAutoNat(self.host, serve=config.network.autonat_service)
+        self.relay = relay_service(self.host, config.relay) if config.relay.service else None
+        self.autonat = DialBackAutoNat(self.host, serve=config.network.autonat_service)
+        self.relay_client = RelayClient(self.host)
         self._rejects: dict[str, int] = {}
         self._connections_send, self.connections = trio.open_memory_channel[str](256)
         #: Called with a peer ID when the last connection to that peer closes.
@@ -406,6 +320,7 @@ class Network:
                 await nursery.start(_run_service, self.dht)
             if self.relay is not None:
                 await nursery.start(_run_service, self.relay)
+            await nursery.start(self.relay_client.run)
             if self._config.network.mdns:
                 stack.enter_context(self._lan_sightings())
             await self.pubsub.wait_until_ready()
@@ -539,8 +454,11 @@ class Network:
             raise ValueError("that is this node's own address")
         if info.peer_id.to_base58() in self.banned():
             raise ValueError("that peer is cut off for misbehaving (zion status: banned_peers)")
-        with trio.fail_after(DIAL_TIMEOUT_S):
-            await self.host.connect(info)
+        if CIRCUIT in address:
+            await self.relay_client.dial(address)
+        else:
+            with trio.fail_after(DIAL_TIMEOUT_S):
+                await self.host.connect(info)
         return str(info.peer_id.to_base58())
 
     def set_stream_handler(
@@ -573,11 +491,12 @@ class Network:
 
     async def ask_dial_back(self, peer_id: str) -> DialBack:
         """Ask an AutoNAT server to dial this node back at the addresses it advertises."""
-        if not self.host.get_addrs():
-            return DialBack.FAILED
+        direct = [a.to_bytes() for a in self.host.get_addrs() if CIRCUIT not in str(a)]
+        if not direct:
+            return DialBack.FAILED  # nothing to dial: only relays can reach us
         try:
             status, _ = await self.autonat.query_server(
-                ID.from_base58(peer_id), timeout=AUTONAT_QUERY_TIMEOUT_S
+                ID.from_base58(peer_id), addrs=direct, timeout=AUTONAT_QUERY_TIMEOUT_S
             )
         except Exception as exc:  # the server went away, or does not answer
             log.debug("AutoNAT query to %s failed: %s", peer_id, exc)
@@ -628,17 +547,54 @@ class Network:
         return connected
 
     async def connect_peer(self, peer_id: str, addrs: list[str]) -> bool:
-        """Dial a peer at any of ``addrs`` (best effort): whether it is connected."""
+        """Dial a peer at any of ``addrs``, directly first, then through a relay named in
+        them (best effort): whether it is connected."""
         if peer_id in self.banned():
             return False
+        direct = [a for a in addrs if CIRCUIT not in a]
+        relayed = [a for a in addrs if CIRCUIT in a]
         try:
-            info = PeerInfo(ID.from_base58(peer_id), [multiaddr.Multiaddr(a) for a in addrs])
-            with trio.fail_after(DIAL_TIMEOUT_S):
-                await self.host.connect(info)
+            if direct:
+                info = PeerInfo(ID.from_base58(peer_id), [multiaddr.Multiaddr(a) for a in direct])
+                with trio.fail_after(DIAL_TIMEOUT_S):
+                    await self.host.connect(info)
+                return True
         except Exception as exc:  # py-libp2p raises many types for unreachable peers
-            log.debug("cannot reach %s: %s", peer_id, exc)
-            return False
-        return True
+            log.debug("cannot reach %s directly: %s", peer_id, exc)
+        for address in relayed:
+            try:
+                await self.relay_client.dial(
+                    address if "/p2p/" + peer_id in address else f"{address}/p2p/{peer_id}"
+                )
+                return True
+            except Exception as exc:  # a relay that is gone or holds no slot for the peer
+                log.debug("cannot reach %s through %s: %s", peer_id, address, exc)
+        return False
+
+    def relays(self) -> dict[str, list[str]]:
+        """Connected peers that offer circuit relay, with their direct addresses."""
+        return {
+            peer: [a for a in self.peer_addrs(peer) if CIRCUIT not in a and "/p2p/" not in a]
+            + [
+                a.split("/p2p/")[0]
+                for a in self.peer_addrs(peer)
+                if CIRCUIT not in a and "/p2p/" in a
+            ]
+            for peer in self.connected_peers()
+            if HOP_PROTOCOL in self._protocols_of(peer)
+        }
+
+    async def keep_reachable(self, private: bool) -> bool:
+        """While this node cannot be dialed, hold slots at relays and advertise the relayed
+        addresses; tell connected peers (identify push) when they change, and say so."""
+        if private:
+            changed = await self.relay_client.keep_reserved(self.relays())
+        else:
+            changed = self.relay_client.release_all()
+        if changed:
+            with contextlib.suppress(Exception):  # best effort, as py-libp2p's own push
+                await self.host._push_identify_to_all_peers()
+        return changed
 
     async def provide(self, multihash: bytes) -> bool:
         """Announce in the DHT that this node has ``multihash`` (best effort): whether some

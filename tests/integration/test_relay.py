@@ -9,10 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.integration.nodes import NodeProcess, Spawn
+from tests.integration.nodes import NodeProcess, Spawn, wait_until
+from tests.integration.test_discovery import closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 30
+#: AutoNAT's first answer (retries after 10 s), a relay check (every 10 s) and a DHT round.
+RELAY_TIMEOUT_S = 60
 #: A short circuit duration ([relay] circuit_duration_s) for the test.
 CIRCUIT_S = 3
 
@@ -65,3 +68,29 @@ def test_members_offer_no_relay(spawn: Spawn) -> None:
     member = spawn("member")
     with relay_client(member, "reserve") as (client, _):
         assert next_line(client).startswith("no relay:")
+
+
+def test_a_member_that_cannot_be_dialed_is_reached_through_the_seed(spawn: Spawn) -> None:
+    seed = spawn("seed", extra=["--profile", "seed", "--metrics", "127.0.0.1:0"])
+    # Announces an address nobody listens on, as a member behind NAT would its private one;
+    # wants no more than the seed, so it dials nobody itself.
+    hidden = spawn(
+        "hidden",
+        bootstrap=[seed.address],
+        config=f'[network]\nannounce = ["/ip4/127.0.0.1/tcp/{closed_port()}"]\nmin_peers = 1\n',
+    )
+    relayed = wait_until(
+        lambda: hidden.status()["relayed_addrs"],
+        RELAY_TIMEOUT_S,
+        "AutoNAT to find the member private and the seed to give it a slot",
+    )
+    assert hidden.status()["reachability"] == "private"
+    assert all(f"/p2p/{seed.peer_id}/p2p-circuit" in addr for addr in relayed)
+
+    finder = spawn("finder", bootstrap=[seed.address])
+    hidden_id = hidden.peer_id
+    wait_until(lambda: finder.connected_to(hidden_id), RELAY_TIMEOUT_S, "the finder to reach it")
+    assert finder.status()["discovery"]["found_by_dht"] >= 1
+    assert hidden.status()["discovery"]["found_by_dht"] == 0  # it did not dial the finder
+    listing = finder.create_listing("Through the relay")
+    wait_until(lambda: hidden.get_listing(listing["id"]), 20, "the listing to reach it")

@@ -1,0 +1,197 @@
+"""NAT traversal on top of py-libp2p: AutoNAT that tells the truth, a relay service whose
+circuits end on time, and the client side that keeps a node reachable through relays.
+
+node/network.py owns the host; this module holds the libp2p pieces it plugs in (the two are
+the only modules that import libp2p).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+import multiaddr
+import trio
+from libp2p.abc import INetStream
+from libp2p.host.autonat.autonat import AutoNATService
+from libp2p.host.autonat.pb.autonat_pb2 import Message as AutoNatMessage
+from libp2p.peer.id import ID
+from libp2p.relay.circuit_v2 import PROTOCOL_ID as HOP_PROTOCOL_ID
+from libp2p.relay.circuit_v2 import CircuitV2Protocol, CircuitV2Transport, RelayLimits
+from libp2p.relay.circuit_v2.config import RelayConfig as LibRelayConfig
+from libp2p.tools.anyio_service import background_trio_service
+
+from zion.node.config import RelayConfig
+from zion.node.ratelimit import PeerRateLimiter
+
+log = logging.getLogger(__name__)
+
+#: An AutoNAT dial-back.
+AUTONAT_DIAL_TIMEOUT_S: Final = 10.0
+#: An AutoNAT server dials back at most this many of the addresses it is given, answers one
+#: requester (by IP) this often a minute, and everyone together this often.
+MAX_DIAL_BACK_ADDRS: Final = 4
+AUTONAT_PER_IP_PER_MIN: Final = 3
+AUTONAT_TOTAL_PER_MIN: Final = 30
+#: Relays a private node holds a slot at, and how long a reservation or a relayed dial may
+#: take.
+MAX_RELAYS: Final = 2
+RELAY_TIMEOUT_S: Final = 20.0
+HOP_PROTOCOL: Final = str(HOP_PROTOCOL_ID)
+CIRCUIT: Final = "/p2p-circuit"
+
+
+class DialBackAutoNat(AutoNATService):  # type: ignore[misc]
+    """py-libp2p's AutoNAT, dialing back on a new connection as the spec says.
+
+    Its own server calls ``host.connect``, which reuses the connection the request came on,
+    so it reports every peer reachable. This one dials the address itself (TCP, then the
+    Noise handshake, which proves the peer ID) and hangs up, without touching the swarm.
+    """
+
+    def __init__(self, host: Any, serve: bool) -> None:
+        super().__init__(host, serve=serve)
+        # go-libp2p's AutoNAT v1 service limits: 3 dial-backs a minute per requester (its
+        # observed IP, which the dial-back must match), 30 for everyone together.
+        self._per_ip = PeerRateLimiter(AUTONAT_PER_IP_PER_MIN / 60, AUTONAT_PER_IP_PER_MIN)
+        self._total = PeerRateLimiter(AUTONAT_TOTAL_PER_MIN / 60, AUTONAT_TOTAL_PER_MIN, 1)
+
+    async def _handle_dial(
+        self, message: AutoNatMessage, observed_ip: str | None, is_relayed: bool
+    ) -> AutoNatMessage:
+        now = trio.current_time()
+        if observed_ip is not None and not (
+            self._per_ip.allow(observed_ip, now) and self._total.allow("", now)
+        ):
+            response = AutoNatMessage(type=AutoNatMessage.DIAL_RESPONSE)
+            response.dialResponse.status = AutoNatMessage.E_DIAL_REFUSED
+            response.dialResponse.statusText = "too many requests"
+            return response
+        answer: AutoNatMessage = await super()._handle_dial(message, observed_ip, is_relayed)
+        return answer
+
+    async def _try_dial(self, peer_id: ID, addrs: list[bytes]) -> bytes | None:
+        swarm = self.host.get_network()
+        for raw in addrs[:MAX_DIAL_BACK_ADDRS]:
+            try:
+                address = multiaddr.Multiaddr(raw)
+                transport = swarm.transport_manager.transport_for_dialing(address)
+                if transport is None:
+                    continue
+                with trio.fail_after(AUTONAT_DIAL_TIMEOUT_S):
+                    connection = await transport.dial(address)
+                    try:
+                        await swarm.upgrader.upgrade_security(connection, True, peer_id)
+                    finally:
+                        await connection.close()
+            except Exception as exc:  # unreachable, refused, wrong peer: all mean "failed"
+                log.debug("AutoNAT dial-back to %s failed: %s", peer_id, exc)
+                continue
+            return bytes(raw)
+        return None
+
+
+def relay_service(host: Any, config: RelayConfig) -> CircuitV2Protocol:
+    """Circuit relay v2 with hop on: members reserve slots and are reached through us."""
+    limits = RelayLimits(
+        duration=config.circuit_duration_s,
+        data=config.circuit_bytes,
+        max_circuit_conns=config.max_circuits_per_peer,
+        max_reservations=config.max_reservations,
+        reservation_ttl=config.reservation_ttl_s,
+    )
+    return BoundedRelay(host, limits=limits, allow_hop=True)
+
+
+class BoundedRelay(CircuitV2Protocol):  # type: ignore[misc]
+    """py-libp2p 0.8.1 checks a circuit's duration only when data flows through it, so an
+    idle circuit would hold its slot for ever: here the deadline ends it."""
+
+    async def _relay_data(
+        self,
+        src_stream: INetStream,
+        dst_stream: INetStream,
+        peer_id: ID,
+        deadline: float | None,
+        circuit_data_limit: list[int] | None,
+    ) -> None:
+        if deadline is None:
+            await super()._relay_data(src_stream, dst_stream, peer_id, deadline, circuit_data_limit)
+            return
+        with trio.move_on_after(max(0.0, deadline - time.monotonic())) as scope:
+            await super()._relay_data(src_stream, dst_stream, peer_id, deadline, circuit_data_limit)
+        if scope.cancelled_caught:
+            for stream in (src_stream, dst_stream):
+                with contextlib.suppress(Exception):  # already gone
+                    await stream.reset()
+
+
+class RelayClient:
+    """The client side of circuit relay v2: answers relayed connections (the STOP protocol:
+    every node does), dials through relays, and, while AutoNAT says this node cannot be
+    dialed, holds slots at relays and advertises the relayed addresses."""
+
+    def __init__(self, host: Any) -> None:
+        self._host = host
+        self._protocol = CircuitV2Protocol(host, allow_hop=False)
+        self._transport = CircuitV2Transport(host, self._protocol, LibRelayConfig())
+        #: relay peer ID -> this node's address through it (ending in /p2p-circuit).
+        self.reserved: dict[str, str] = {}
+        self._nursery: trio.Nursery | None = None
+        # py-libp2p's get_addrs() cuts an address at its first /p2p/ and appends ours, which
+        # turns "<relay addr>/p2p/<relay>/p2p-circuit" into the relay's own address: append
+        # the relayed addresses after it, whole.
+        plain_addrs: Callable[[], list[multiaddr.Multiaddr]] = host.get_addrs
+        own = f"/p2p/{host.get_id().to_base58()}"
+
+        def get_addrs() -> list[multiaddr.Multiaddr]:
+            relayed = [multiaddr.Multiaddr(a + own) for a in self.reserved.values()]
+            return [*plain_addrs(), *relayed]
+
+        host.get_addrs = get_addrs
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with background_trio_service(self._protocol), trio.open_nursery() as nursery:
+            self._nursery = nursery  # the reservations' refresher lives here
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def dial(self, address: str) -> None:
+        """Connect through a relay: ``address`` is <relay addr>/p2p-circuit/p2p/<peer>."""
+        with trio.fail_after(RELAY_TIMEOUT_S):
+            await self._transport.dial(multiaddr.Multiaddr(address))
+
+    async def keep_reserved(self, relays: dict[str, list[str]]) -> bool:
+        """Hold slots at up to MAX_RELAYS of ``relays`` (connected peers that offer the hop
+        protocol, with their addresses); forget those no longer connected. Whether the set
+        of relayed addresses changed."""
+        before = dict(self.reserved)
+        for relay in list(self.reserved):
+            if relay not in relays:
+                del self.reserved[relay]
+        for relay, addrs in relays.items():
+            if len(self.reserved) >= MAX_RELAYS:
+                break
+            if relay in self.reserved or not addrs or self._nursery is None:
+                continue
+            try:
+                with trio.fail_after(RELAY_TIMEOUT_S):
+                    relay_id = ID.from_base58(relay)
+                    stream = await self._host.new_stream(relay_id, [HOP_PROTOCOL_ID])
+                    reserved = await self._transport.reserve(stream, relay_id, self._nursery)
+            except Exception as exc:  # a relay that went away or refuses
+                log.debug("no slot at relay %s: %s", relay, exc)
+                continue
+            if reserved:
+                self.reserved[relay] = f"{addrs[0]}/p2p/{relay}{CIRCUIT}"
+                log.info("reachable through relay %s", relay)
+        return self.reserved != before
+
+    def release_all(self) -> bool:
+        """Stop advertising relayed addresses (the slots lapse by themselves)."""
+        changed = bool(self.reserved)
+        self.reserved.clear()
+        return changed
