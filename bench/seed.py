@@ -140,6 +140,10 @@ def main() -> None:
                 f"  {label:<16} {rates[label]:6.1f} connections/s, {run['failures']:.0f} failed,"
                 f" {cpu * 1000:5.1f} ms CPU per connection on the listener"
             )
+        print(
+            f"  the seed's CPU alone would take {1 / seed_cpu:.0f} connections/s per core"
+            " (the dialers, Python too, share the machine and set the pace above)"
+        )
         ratio = rates["Zion seed"] / rates["bare py-libp2p"]
         verdict = "PASS" if ratio >= 0.5 else "FAIL"
         print(f"  {verdict} the seed sets up {ratio:.2f} x the bare host's rate (limit 0.5 x)")
