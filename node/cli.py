@@ -101,6 +101,11 @@ def init(ctx: Context) -> None:
 @click.option(
     "--bootstrap", multiple=True, metavar="MULTIADDR", help="Peer to dial at start (repeatable)."
 )
+@click.option(
+    "--default-bootstrap/--no-default-bootstrap",
+    default=None,
+    help="Also dial the network's seeds (configs/bootstrap.toml); on by default.",
+)
 @click.option("--mdns/--no-mdns", default=None, help="Find peers on the LAN by multicast DNS.")
 @click.option("--log-level", default="info", show_default=True, help="debug, info, warning.")
 @click.option(
@@ -108,7 +113,8 @@ def init(ctx: Context) -> None:
     type=click.Choice(NODE_PROFILES),
     default="member",
     show_default=True,
-    help="What the node is for: seed = DHT server, mailbox, no web UI, metrics, JSON logs"
+    help="What the node is for: seed = DHT server, relay, AutoNAT, mailbox, no web UI,"
+    " metrics, JSON logs"
     " (configs/seed.toml; config.toml still overrides it).",
 )
 @click.option(
@@ -120,6 +126,7 @@ def run(
     listen: tuple[str, ...],
     gateway: str | None,
     bootstrap: tuple[str, ...],
+    default_bootstrap: bool | None,
     mdns: bool | None,
     log_level: str,
     profile: str,
@@ -133,6 +140,8 @@ def run(
         network["listen"] = list(listen)
     if bootstrap:
         network["bootstrap"] = list(bootstrap)
+    if default_bootstrap is not None:
+        network["default_bootstrap"] = default_bootstrap
     if mdns is not None:
         network["mdns"] = mdns
     overrides: dict[str, dict[str, object]] = {"network": network}

@@ -323,7 +323,7 @@ class Devnet:
         home.gateway_file.unlink(missing_ok=True)
         home.metrics_file.unlink(missing_ok=True)
         args = [sys.executable, "-m", "zion", "--home", str(home.path), "run"]
-        args += ["--gateway", f"{LOCALHOST}:0", "--no-mdns"]
+        args += ["--gateway", f"{LOCALHOST}:0", "--no-mdns", "--no-default-bootstrap"]
         if node.is_seed:
             listen = seed_address.partition("/p2p/")[0]
             # Port 0: two devnets, or a devnet and a real seed, must not fight over 9464.

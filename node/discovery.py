@@ -144,7 +144,7 @@ class PeerFinder:
     async def dial_round(self) -> None:
         """Below min_peers: redial lost bootstrap peers, and dial LAN peers mDNS saw."""
         connected = set(self._network.connected_peers())
-        if len(connected) >= self._min_peers:
+        if len(connected) >= max(self._min_peers, 1):  # min_peers = 0 still wants one peer
             return
         async with trio.open_nursery() as nursery:
             for address in self._due_bootstrap(connected)[: self._max_bootstrap_dials]:

@@ -501,6 +501,9 @@ class Network:
         except Exception as exc:  # the server went away, or does not answer
             log.debug("AutoNAT query to %s failed: %s", peer_id, exc)
             return DialBack.UNANSWERED
+        finally:
+            # py-libp2p keeps every server's verdict for its own tally, which we do not use.
+            self.autonat.dial_results.pop(ID.from_base58(peer_id), None)
         if status == AutoNatMessage.OK:
             return DialBack.REACHED
         if status == AutoNatMessage.E_DIAL_ERROR:

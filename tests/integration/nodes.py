@@ -88,6 +88,8 @@ class NodeProcess:
             "--gateway",
             self.gateway,
             "--no-mdns",
+            # Test networks are closed: never the public seeds of configs/bootstrap.toml.
+            "--no-default-bootstrap",
             "--log-level",
             "info",
         ]
