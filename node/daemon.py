@@ -142,6 +142,7 @@ class NodeInfoService:
             "messages": node.store.count_messages(),
             "gossiped": node.publisher.gossiped,
             "gossip_forwarded": node.publisher.forwarded,
+            "gossip_bytes_received": node.network.gossip_bytes_received,
             "gossip_dropped": node.publisher.dropped,
             "sync_sessions": stats.sessions,
             "sync_failures": stats.failures,

@@ -69,6 +69,10 @@ class NodeCollector(Collector):
                 "records this node gossiped: its own, and news that sync brought in",
                 status["gossiped"],
             ),
+            "gossip_received_bytes": (
+                "gossip payload bytes peers sent",
+                status["gossip_bytes_received"],
+            ),
             "gossip_forwarded": (
                 "records sync brought in, gossiped on",
                 status["gossip_forwarded"],

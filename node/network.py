@@ -282,6 +282,8 @@ class Network:
         self.autonat = DialBackAutoNat(self.host, serve=config.network.autonat_service)
         self.relay_client = RelayClient(self.host)
         self._rejects: dict[str, int] = {}
+        #: Gossip payload bytes that peers handed us (validated or not).
+        self.gossip_bytes_received = 0
         self._connections_send, self.connections = trio.open_memory_channel[str](256)
         #: Called with a peer ID when the last connection to that peer closes.
         self.on_disconnect: list[Callable[[str], None]] = []
@@ -361,6 +363,7 @@ class Network:
         async def validate(forwarder: ID, msg: rpc_pb2.Message) -> bool:
             if forwarder == own_id:
                 return True  # our own publish: its records are already stored
+            self.gossip_bytes_received += len(msg.data)
             sender = forwarder.to_base58()
             origin = ID(msg.from_id).to_base58()  # strict signing: checked before we are called
             outcome = await handler(topic, sender, origin, msg.data)

@@ -177,6 +177,7 @@ class RelayClient:
                 break
             if relay in self.reserved or not addrs or self._nursery is None:
                 continue
+            stream = None
             try:
                 with trio.fail_after(RELAY_TIMEOUT_S):
                     relay_id = ID.from_base58(relay)
@@ -185,6 +186,11 @@ class RelayClient:
             except Exception as exc:  # a relay that went away or refuses
                 log.debug("no slot at relay %s: %s", relay, exc)
                 continue
+            finally:
+                # The slot belongs to the connection, not to this stream (circuit v2 spec).
+                if stream is not None:
+                    with contextlib.suppress(Exception), trio.move_on_after(RELAY_TIMEOUT_S):
+                        await stream.close()
             if reserved:
                 self.reserved[relay] = f"{addrs[0]}/p2p/{relay}{CIRCUIT}"
                 log.info("reachable through relay %s", relay)

@@ -17,6 +17,7 @@ import trio
 from eth_account import Account
 
 from tests.contracts.chains import ETH, SETTINGS, World, transfer_proposal
+from tests.unit.gateway.harness import HTTP_TIMEOUT_S
 from zion.contracts.client import sign_ballot
 from zion.node.config import load
 from zion.node.daemon import ZionNode
@@ -89,8 +90,8 @@ async def test_members_vote_on_two_nodes_on_the_in_process_chain(
         auth_a = {"Authorization": f"Bearer {node_a.token}"}
         auth_b = {"Authorization": f"Bearer {node_b.token}"}
         async with (
-            httpx.AsyncClient(base_url=url_a, headers=auth_a) as a,
-            httpx.AsyncClient(base_url=url_b, headers=auth_b) as b,
+            httpx.AsyncClient(base_url=url_a, headers=auth_a, timeout=HTTP_TIMEOUT_S) as a,
+            httpx.AsyncClient(base_url=url_b, headers=auth_b, timeout=HTTP_TIMEOUT_S) as b,
         ):
 
             async def connected() -> bool:

@@ -46,6 +46,7 @@ def test_a_seed_serves_metrics_and_json_logs_and_no_web_ui(spawn: Spawn) -> None
     )
     assert seen["process_resident_memory_bytes"] > 10 * 1024 * 1024
     assert "zion_gossip_accepted_total" in seen and "zion_sync_sessions_total" in seen
+    assert "zion_gossip_received_bytes_total" in seen and seen["zion_tasks"] > 10
     assert seen['zion_connections{direction="inbound"}'] >= 1
     assert seen["zion_connections_max"] == 1024
     assert seen["zion_blockstore_bytes"] >= 0

@@ -44,6 +44,9 @@ from zion.storage.dms import DmStore
 from zion.storage.pins import PinStore
 from zion.storage.records import RecordStore
 
+#: Chain calls on the in-process eth-tester cost seconds of CPU; with the suite on two
+#: workers (one running the soak) they can outlast httpx's default of 5 s.
+HTTP_TIMEOUT_S = 60.0
 TOKEN = "t" * 43
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: Small, so tests can exceed it cheaply.
@@ -138,6 +141,8 @@ async def serve(
     app = build_app(services, security)
     async with trio.open_nursery() as nursery:
         base_url = await nursery.start(serve_gateway, app, security, "127.0.0.1", 0)
-        async with httpx.AsyncClient(base_url=base_url, headers=AUTH) as http:
+        async with httpx.AsyncClient(
+            base_url=base_url, headers=AUTH, timeout=HTTP_TIMEOUT_S
+        ) as http:
             yield http
         nursery.cancel_scope.cancel()
