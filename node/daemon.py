@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import trio
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -42,7 +42,7 @@ from zion.node.content import ContentService
 from zion.node.discovery import PeerFinder, peer_id_in
 from zion.node.dmkeys import DmKeyring
 from zion.node.dms import DmService
-from zion.node.errors import NodeError
+from zion.node.errors import NodeError, first_of
 from zion.node.events import EventFeed
 from zion.node.floodcontrol import Admission, FloodControl
 from zion.node.governance import GovernanceService, connect_dao
@@ -414,7 +414,7 @@ class ZionNode:
                     log.info("metrics at %s/metrics", metrics_url)
             except (OSError, BaseExceptionGroup) as exc:
                 # hypercorn binds inside its own nursery: the error may come wrapped.
-                if (os_error := _first(exc, OSError)) is None:
+                if (os_error := first_of(exc, OSError)) is None:
                     raise
                 reason = os_error.strerror or os_error
                 raise NodeError(f"cannot serve the gateway on {gateway.listen}: {reason}") from None
@@ -598,24 +598,11 @@ def run_daemon(
         pass
     except BaseException as exc:
         # Tasks fail inside nurseries, so errors arrive wrapped in exception groups.
-        if (found := _first(exc, NodeError)) is not None:
+        if (found := first_of(exc, NodeError)) is not None:
             raise found from None
-        if (os_error := _first(exc, OSError)) is not None:
+        if (os_error := first_of(exc, OSError)) is not None:
             raise NodeError(f"cannot start: {os_error.strerror or os_error}") from None
         raise
     finally:
         node.close()
     print("stopped", flush=True)
-
-
-E = TypeVar("E", bound=BaseException)
-
-
-def _first(exc: BaseException, kind: type[E]) -> E | None:
-    if isinstance(exc, kind):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            if (found := _first(inner, kind)) is not None:
-                return found
-    return None

@@ -44,7 +44,7 @@ from zion.node.devnet_chain import (
 from zion.node.devnet_dir import DevnetDir
 from zion.node.devnet_procs import Child, spawn, wait_for_line
 from zion.node.devnet_settings import MAX_NODES
-from zion.node.errors import NodeError
+from zion.node.errors import NodeError, first_of
 from zion.node.home import NodeHome, write_secret
 from zion.node.wallet import MIN_PASSWORD_CHARS
 from zion.protocols.identity import peer_id_of
@@ -479,9 +479,9 @@ async def _main(devnet: Devnet, show: Callable[[str], None]) -> None:
                 await trio.sleep_forever()
         except BaseExceptionGroup as group:
             # Start-up steps fail inside nurseries: their errors arrive wrapped.
-            if (error := _first(group, NodeError)) is not None:
+            if (error := first_of(group, NodeError)) is not None:
                 raise error from None
-            if (http_error := _first(group, httpx.HTTPError)) is not None:
+            if (http_error := first_of(group, httpx.HTTPError)) is not None:
                 raise NodeError(f"a node answered its gateway badly: {http_error}") from None
             raise
         finally:
@@ -496,19 +496,6 @@ async def _cancel_on_signal(
         progress(f"{_signal_name(signum)}: stopping the devnet")
         scope.cancel()
         return
-
-
-E = TypeVar("E", bound=BaseException)
-
-
-def _first(exc: BaseException, kind: type[E]) -> E | None:
-    if isinstance(exc, kind):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            if (found := _first(inner, kind)) is not None:
-                return found
-    return None
 
 
 def summary(devnet: Devnet, took_s: float) -> str:
