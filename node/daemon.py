@@ -347,13 +347,18 @@ class ZionNode:
             blocks = gossip.decode_batch(data)
         except ProtocolError as exc:
             return self._gossip_verdict(Verdict.REJECT, sender, exc.reason)
+        # Records we hold already (the same bytes: their signatures were checked) cost
+        # nothing, neither budget nor verification; copies arrive all the time.
         ids = [record_id(block) for block in blocks]
-        new = len(ids) - len(self.store.known(ids))
-        admission = self.flood_control.admit(sender, origin, new, trio.current_time())
+        known = self.store.known(ids)
+        fresh = [block for block, id_ in zip(blocks, ids, strict=True) if id_ not in known]
+        admission = self.flood_control.admit(sender, origin, len(fresh), trio.current_time())
         if admission is not Admission.ADMIT:
             cut_off = admission is Admission.CUT_OFF
             return GossipOutcome(forward=False, cut_off=cut_off, unseen=not cut_off)
-        report = await self.ingest.receive(blocks, reject_all_on_invalid=True)
+        if not fresh:
+            return self._gossip_verdict(Verdict.IGNORE, sender, "all known")
+        report = await self.ingest.receive(fresh, reject_all_on_invalid=True)
         return self._gossip_verdict(report.verdict, sender, report.reject_reason)
 
     def _gossip_verdict(self, verdict: Verdict, sender: str, reason: str) -> GossipOutcome:
