@@ -46,9 +46,37 @@ setup_python() {
     # shadow the inline types trio ships today and make mypy reject correct code.
     rm -rf "$VENV"/lib/python3*/site-packages/trio-stubs
     # Strict editable mode links the sources into build/, so mypy and pytest see the
-    # package-dir mapping of pyproject.toml. Re-run each time: it picks up new modules.
-    "$VENV/bin/pip" install -q --no-deps --no-build-isolation \
-        --config-settings editable_mode=strict -e . >/dev/null
+    # package-dir mapping of pyproject.toml. The links follow edits to a file, but a new
+    # module needs a new link: re-link when pyproject.toml or the set of files changes, and
+    # only then, since re-linking rebuilds build/ under any zion process running meanwhile
+    # (the devnet test runs this script beside the rest of the suite).
+    local linked=$VENV/.editable-installed current
+    current=$(package_files_digest)
+    if [ ! -f "$linked" ] || [ "$(cat "$linked")" != "$current" ] ||
+        [ ! -d build ] || ! "$VENV/bin/python" -c "import zion" 2>/dev/null; then
+        log "linking the zion package into $VENV (editable, strict)"
+        "$VENV/bin/pip" install -q --no-deps --no-build-isolation \
+            --config-settings editable_mode=strict -e . >/dev/null
+        echo "$current" >"$linked"
+    fi
+}
+
+# A digest of pyproject.toml and of the names of the files under its package folders.
+package_files_digest() {
+    "$VENV/bin/python" - <<'PY'
+import hashlib
+import pathlib
+import tomllib
+
+pyproject = pathlib.Path("pyproject.toml")
+folders = set(tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-dir"].values())
+digest = hashlib.sha256(pyproject.read_bytes())
+for folder in sorted(folders):
+    for path in sorted(pathlib.Path(folder).rglob("*")):
+        if path.is_file() and not {"__pycache__", "node_modules"} & set(path.parts):
+            digest.update(str(path).encode() + b"\0")
+print(digest.hexdigest())
+PY
 }
 
 setup_node_packages() {
