@@ -86,6 +86,7 @@ class RelayConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     service: bool
     max_reservations: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+    max_reservations_per_ip: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
     max_circuits_per_peer: Annotated[int, msgspec.Meta(ge=1, le=1000)]
     circuit_duration_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)]
     circuit_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 40)]

@@ -78,3 +78,28 @@ class FloodControl:
             del self._excess[forwarder]
             return Admission.CUT_OFF
         return Admission.OVER_BUDGET
+
+
+class InvalidGossipTally:
+    """Counts invalid gossip messages per forwarding peer; a peer reaching ``limit`` is to
+    be cut off. Bounded: a flood of fresh peer IDs, each sending a little, forgets the least
+    recently counted peers rather than growing without end."""
+
+    def __init__(self, limit: int, max_peers: int = MAX_TRACKED_PEERS) -> None:
+        self._limit = limit
+        self._max_peers = max_peers
+        self._counts: OrderedDict[str, int] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def count(self, peer: str) -> bool:
+        """Count one invalid message from ``peer``; True once it reaches the limit (and then
+        its count starts again, so a peer let back in after its ban gets a fresh tally)."""
+        total = self._counts.pop(peer, 0) + 1
+        if total >= self._limit:
+            return True
+        self._counts[peer] = total
+        while len(self._counts) > self._max_peers:
+            self._counts.popitem(last=False)
+        return False

@@ -49,6 +49,7 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from zion.node.config import Config
 from zion.node.errors import NodeError
+from zion.node.floodcontrol import InvalidGossipTally
 from zion.node.network_nat import (
     CIRCUIT,
     HOP_PROTOCOL,
@@ -281,7 +282,7 @@ class Network:
         self.relay = relay_service(self.host, config.relay) if config.relay.service else None
         self.autonat = DialBackAutoNat(self.host, serve=config.network.autonat_service)
         self.relay_client = RelayClient(self.host)
-        self._rejects: dict[str, int] = {}
+        self._rejects = InvalidGossipTally(MAX_REJECTS_PER_PEER)
         #: Gossip payload bytes that peers handed us (validated or not).
         self.gossip_bytes_received = 0
         self._connections_send, self.connections = trio.open_memory_channel[str](256)
@@ -379,10 +380,8 @@ class Network:
         return validate
 
     def _blame(self, peer: ID, sender: str) -> None:
-        count = self._rejects.get(sender, 0) + 1
-        self._rejects[sender] = count
-        if count == MAX_REJECTS_PER_PEER:
-            log.warning("cutting off %s: %d invalid gossip messages", sender, count)
+        if self._rejects.count(sender):
+            log.warning("cutting off %s: %d invalid gossip messages", sender, MAX_REJECTS_PER_PEER)
             self.ban(peer)
 
     def ban(self, peer: ID) -> None:

@@ -22,6 +22,8 @@ from libp2p.peer.id import ID
 from libp2p.relay.circuit_v2 import PROTOCOL_ID as HOP_PROTOCOL_ID
 from libp2p.relay.circuit_v2 import CircuitV2Protocol, CircuitV2Transport, RelayLimits
 from libp2p.relay.circuit_v2.config import RelayConfig as LibRelayConfig
+from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage
+from libp2p.relay.circuit_v2.protocol_buffer import StatusCode
 from libp2p.tools.anyio_service import background_trio_service
 
 from zion.node.config import RelayConfig
@@ -103,12 +105,57 @@ def relay_service(host: Any, config: RelayConfig) -> CircuitV2Protocol:
         max_reservations=config.max_reservations,
         reservation_ttl=config.reservation_ttl_s,
     )
-    return BoundedRelay(host, limits=limits, allow_hop=True)
+    return BoundedRelay(host, limits, config.max_reservations_per_ip)
 
 
 class BoundedRelay(CircuitV2Protocol):  # type: ignore[misc]
-    """py-libp2p 0.8.1 checks a circuit's duration only when data flows through it, so an
-    idle circuit would hold its slot for ever: here the deadline ends it."""
+    """py-libp2p 0.8.1's relay with three holes closed:
+    - it checks a circuit's duration only when data flows through it, so an idle circuit
+      would hold its slot for ever: here the deadline ends it;
+    - it reserves a slot for whatever peer ID the request names: here only for the peer
+      asking (the spec's rule; py-libp2p's and js-libp2p's clients name themselves);
+    - it does not enforce its per-IP reservation limit: here at most ``per_ip`` peers
+      connected from one IP address hold a slot;
+    - a slot counts against ``max_reservations`` until its time-to-live ends (an hour), also
+      once its holder is gone: here slots of peers no longer connected are given back, as
+      go-libp2p does when the peer disconnects."""
+
+    def __init__(self, host: Any, limits: RelayLimits, per_ip: int) -> None:
+        super().__init__(host, limits=limits, allow_hop=True)
+        self._per_ip = per_ip
+        #: Peers that reserved, and the IP address each reserved from.
+        self._reserved_from: dict[ID, str] = {}
+
+    async def _handle_reserve(self, stream: INetStream, msg: HopMessage) -> None:
+        asking = stream.muxed_conn.peer_id
+        if msg.HasField("peer") and msg.peer.id and msg.peer.id != asking.to_bytes():
+            await self._send_status(
+                stream, StatusCode.PERMISSION_DENIED, "a peer reserves a slot for itself only"
+            )
+            return
+        ip = _remote_ip(stream)
+        holders = self._holders()
+        from_ip = sum(1 for held_from in holders.values() if held_from == ip)
+        if asking not in holders and ip is not None and from_ip >= self._per_ip:
+            await self._send_status(
+                stream, StatusCode.RESERVATION_REFUSED, "too many reservations from this IP"
+            )
+            return
+        await super()._handle_reserve(stream, msg)
+        if ip is not None and self.resource_manager.has_reservation(asking):
+            self._reserved_from[asking] = ip
+
+    def _holders(self) -> dict[ID, str]:
+        """Peers holding a live slot (connected, not expired); the other slots are given
+        back, here and in py-libp2p's resource manager (a private dict: no public way)."""
+        manager = self.resource_manager
+        for peer in list(manager._reservations):
+            if not manager.has_reservation(peer):
+                del manager._reservations[peer]
+        for peer in list(self._reserved_from):
+            if peer not in manager._reservations:
+                del self._reserved_from[peer]
+        return self._reserved_from
 
     async def _relay_data(
         self,
@@ -127,6 +174,14 @@ class BoundedRelay(CircuitV2Protocol):  # type: ignore[misc]
             for stream in (src_stream, dst_stream):
                 with contextlib.suppress(Exception):  # already gone
                     await stream.reset()
+
+
+def _remote_ip(stream: INetStream) -> str | None:
+    try:
+        remote = stream.get_remote_address()
+    except Exception:  # py-libp2p raises several types for a connection already gone
+        return None
+    return remote[0] if remote else None
 
 
 class RelayClient:

@@ -5,6 +5,8 @@ Usage:
       reserve a slot at the relay; print "reserved", "refused" (no slot free) or "no relay:
       ..." (it does not speak the protocol), then answer /echo/1.0.0
       streams (through the relay) until killed.
+  python -m tests.integration.raw_relay_client RELAY_MULTIADDR reserve-for-another
+      ask for a slot in the name of another peer ID; print "reserved" or "refused <status>".
   python -m tests.integration.raw_relay_client RELAY_MULTIADDR dial PEER_ID [IDLE_S]
       dial PEER_ID through the relay, send "hello" on /echo/1.0.0, print "echo <reply>";
       with IDLE_S, stay idle that long, then print "still connected" or "closed" (the
@@ -27,6 +29,9 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.relay.circuit_v2 import PROTOCOL_ID as HOP_PROTOCOL_ID
 from libp2p.relay.circuit_v2 import CircuitV2Protocol, CircuitV2Transport
 from libp2p.relay.circuit_v2.config import RelayConfig
+from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage, PeerId
+from libp2p.relay.circuit_v2.protocol_buffer import StatusCode
+from libp2p.relay.circuit_v2.utils import read_delimited_msg, write_delimited_msg
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE
 from libp2p.security.noise.transport import Transport as Noise
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX
@@ -62,6 +67,10 @@ async def main(relay: str, mode: str, target: str = "", idle_s: str = "") -> Non
         with trio.fail_after(TIMEOUT_S):
             await host.connect(relay_info)
         print(f"peer {host.get_id().to_base58()}", flush=True)
+        if mode == "reserve-for-another":
+            with trio.fail_after(TIMEOUT_S):
+                print(await reserve_for_another(host, relay_info.peer_id), flush=True)
+            return
         if mode == "reserve":
             with trio.fail_after(TIMEOUT_S):
                 try:
@@ -80,6 +89,16 @@ async def main(relay: str, mode: str, target: str = "", idle_s: str = "") -> Non
             connected = ID.from_base58(target) in host.get_connected_peers()
             print("still connected" if connected else "closed", flush=True)
         nursery.cancel_scope.cancel()
+
+
+async def reserve_for_another(host: object, relay: ID) -> str:
+    stream = await host.new_stream(relay, [HOP_PROTOCOL_ID])  # type: ignore[attr-defined]
+    other = ID.from_pubkey(create_new_key_pair().public_key)
+    await write_delimited_msg(
+        stream, HopMessage(type=HopMessage.RESERVE, peer=PeerId(id=other.to_bytes()))
+    )
+    answer = await read_delimited_msg(stream, HopMessage)
+    return "reserved" if answer.status == StatusCode.OK else f"refused {int(answer.status)}"
 
 
 async def echo_through(host: object, target: str) -> str:

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from libp2p.relay.circuit_v2.protocol_buffer import StatusCode
+
 from tests.integration.nodes import NodeProcess, Spawn, wait_until
 from tests.integration.test_discovery import closed_port
 
@@ -18,6 +20,7 @@ TIMEOUT_S = 30
 RELAY_TIMEOUT_S = 60
 #: A short circuit duration ([relay] circuit_duration_s) for the test.
 CIRCUIT_S = 3
+PER_IP_CONFIG = "[relay]\nmax_reservations_per_ip = 1\n"
 
 
 @contextmanager
@@ -62,6 +65,8 @@ def test_a_seed_relays_within_its_reservation_limit(spawn: Spawn) -> None:
             assert lines[0] == "echo hello"
             # An idle circuit ends at its duration limit all the same.
             assert lines[1] == "closed", lines
+    # The slot comes back when its holder is gone (py-libp2p would keep it for an hour).
+    wait_until(lambda: reserve_once(seed) == "reserved", TIMEOUT_S, "the slot to come back")
 
 
 def test_members_offer_no_relay(spawn: Spawn) -> None:
@@ -94,3 +99,21 @@ def test_a_member_that_cannot_be_dialed_is_reached_through_the_seed(spawn: Spawn
     assert hidden.status()["discovery"]["found_by_dht"] == 0  # it did not dial the finder
     listing = finder.create_listing("Through the relay")
     wait_until(lambda: hidden.get_listing(listing["id"]), 20, "the listing to reach it")
+
+
+def test_a_seed_holds_reservations_per_ip_and_only_for_the_peer_asking(spawn: Spawn) -> None:
+    seed = spawn("seed", extra=["--profile", "seed"], config=PER_IP_CONFIG)
+    with relay_client(seed, "reserve-for-another") as (other, _):
+        assert next_line(other) == f"refused {int(StatusCode.PERMISSION_DENIED)}"
+    with relay_client(seed, "reserve") as (member, _):
+        assert next_line(member) == "reserved"
+        # Every client here connects from 127.0.0.1: the seed has slots, the IP has none.
+        with relay_client(seed, "reserve") as (second, _):
+            assert next_line(second) == "refused"
+    # The slot comes back when its holder is gone.
+    wait_until(lambda: reserve_once(seed) == "reserved", TIMEOUT_S, "the IP's slot to come back")
+
+
+def reserve_once(seed: NodeProcess) -> str:
+    with relay_client(seed, "reserve") as (client, _):
+        return next_line(client)

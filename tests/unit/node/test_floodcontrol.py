@@ -1,4 +1,5 @@
-"""FloodControl: budgets per origin and per forwarder, counted in records; who is cut off."""
+"""FloodControl: budgets per origin and per forwarder, counted in records; who is cut off.
+InvalidGossipTally: invalid messages per peer, bounded."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from zion.node.floodcontrol import (
     FORWARDER_FACTOR,
     Admission,
     FloodControl,
+    InvalidGossipTally,
 )
 
 
@@ -75,3 +77,23 @@ def test_copies_of_what_we_hold_cost_nothing() -> None:
     for _ in range(10_000):
         assert flood.admit("replayer", "honest", 0, now=0.0) is Admission.ADMIT
     assert flood.admit("honest", "honest", 1, now=0.0) is Admission.ADMIT
+
+
+def test_a_peer_is_cut_off_at_its_limit_of_invalid_messages() -> None:
+    tally = InvalidGossipTally(limit=3)
+    assert [tally.count("bad") for _ in range(3)] == [False, False, True]
+    assert tally.count("bad") is False  # after the ban, a fresh tally
+
+
+def test_the_tally_forgets_the_least_recent_peers_beyond_its_bound() -> None:
+    tally = InvalidGossipTally(limit=3, max_peers=100)
+    tally.count("old")
+    tally.count("old")
+    for number in range(1000):
+        tally.count(f"fresh-{number}")
+    assert len(tally) == 100
+    assert tally.count("old") is False  # forgotten: counting again from one
+    tally.count("recent")
+    tally.count("fresh-999")
+    assert tally.count("recent") is False
+    assert tally.count("fresh-999") is True

@@ -1,5 +1,5 @@
-"""The private parts of py-libp2p 0.8.1 that node/network.py relies on: a py-libp2p upgrade
-that changes them fails here, not silently in the background."""
+"""The private parts of py-libp2p 0.8.1 that node/network.py and node/network_nat.py rely on:
+a py-libp2p upgrade that changes them fails here, not silently in the background."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import inspect
 
 from libp2p.kad_dht.provider_store import ProviderStore
 from libp2p.pubsub.pubsub import Pubsub, ValidationCache
+from libp2p.relay.circuit_v2.resources import RelayLimits, RelayResourceManager
 from libp2p.tools.timed_cache.last_seen_cache import LastSeenCache
 
 
@@ -16,3 +17,7 @@ def test_the_private_py_libp2p_parts_we_use_are_there() -> None:
     assert callable(ValidationCache._remove)
     assert "cache" in inspect.getsource(LastSeenCache.add)
     assert callable(Pubsub._is_msg_seen)
+    limits = RelayLimits(
+        duration=1, data=1024, max_circuit_conns=1, max_reservations=1, reservation_ttl=60
+    )
+    assert RelayResourceManager(limits)._reservations == {}  # node/network_nat.BoundedRelay
