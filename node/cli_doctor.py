@@ -22,7 +22,7 @@ MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 )
 @click.pass_obj
 def doctor(ctx: Any, profile: str) -> None:
-    """Check the home, ports, bootstrap peers, chain, clock, disk and bridge secrets.
+    """Check the home, ports, peers and reachability, chain, clock, disk, bridge secrets.
 
     Exits 1 if any check fails; each problem comes with what to do about it.
     """

@@ -2,7 +2,8 @@
 
 Each check returns a ``Finding`` (ok, warn or fail, what was seen, and for anything not ok
 what to do). The checks read the node home and config, and look outward only as far as a
-node does itself: its own gateway, TCP to its bootstrap peers, its chain's JSON-RPC.
+node does itself: its own gateway (and, when the node runs, its status: peers and its AutoNAT
+verdict), TCP to its bootstrap peers, its chain's JSON-RPC.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import httpx
 import multiaddr
@@ -60,6 +61,7 @@ def run_checks(home: NodeHome, config: Config) -> list[Finding]:
         lambda: check_home(home),
         lambda: check_gateway(home, config),
         lambda: check_listen(home, config),
+        lambda: check_network(home),
         lambda: check_bootstrap(config),
         lambda: check_chain_and_clock(config),
         lambda: check_disk(home, config),
@@ -170,6 +172,69 @@ def check_listen(home: NodeHome, config: Config) -> list[Finding]:
                 )
             )
     return found or [ok("listen", ", ".join(config.network.listen) + " can be bound")]
+
+
+def check_network(home: NodeHome) -> list[Finding]:
+    """The running node's own view of the network: its peers, and whether others can dial
+    it (its AutoNAT verdict). Nothing to say of a node that is not running."""
+    url = _running_url(home)
+    if url is None:
+        return []
+    try:
+        response = httpx.get(
+            f"{url}/api/v1/status",
+            headers={"Authorization": f"Bearer {home.load_token()}"},
+            timeout=NETWORK_TIMEOUT_S,
+        )
+        response.raise_for_status()
+        status = response.json()
+    except (httpx.HTTPError, NodeError, ValueError) as exc:
+        return [warn("network", f"cannot read the node's status ({exc})", "run: zion status")]
+    return judge_network(status)
+
+
+def judge_network(status: dict[str, Any]) -> list[Finding]:
+    """Findings from a node's status (GET /api/v1/status)."""
+    peers, wanted = status["peers"], status["discovery"]["min_peers"]
+    if peers == 0:
+        found = [
+            fail(
+                "peers",
+                "no peer is connected",
+                "see the bootstrap check; or dial a peer by hand: zion connect MULTIADDR",
+            )
+        ]
+    elif peers < wanted:
+        found = [
+            warn(
+                "peers",
+                f"{peers} peers connected, fewer than [network] min_peers ({wanted});"
+                " the node keeps looking",
+                "nothing, if the network is that small; else add [network] bootstrap peers",
+            )
+        ]
+    else:
+        found = [ok("peers", f"{peers} peers connected")]
+    reachability, relayed = status["reachability"], status["relayed_addrs"]
+    if reachability == "public":
+        found.append(ok("reachable", "peers can dial this node (AutoNAT)"))
+    elif reachability == "private":
+        through = (
+            f"through {len(relayed)} relayed addresses"
+            if relayed
+            else "only once a relay gives it a slot (none yet)"
+        )
+        found.append(
+            warn(
+                "reachable",
+                f"peers cannot dial this node (AutoNAT); they reach it {through}",
+                "forward the TCP port of [network] listen on the router to this machine, and"
+                " set [network] announce to the public address; relayed connections are brief",
+            )
+        )
+    else:
+        found.append(ok("reachable", "not known yet: AutoNAT asks connected seeds"))
+    return found
 
 
 def check_bootstrap(config: Config) -> list[Finding]:

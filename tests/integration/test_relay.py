@@ -91,6 +91,17 @@ def test_a_member_that_cannot_be_dialed_is_reached_through_the_seed(spawn: Spawn
     )
     assert hidden.status()["reachability"] == "private"
     assert all(f"/p2p/{seed.peer_id}/p2p-circuit" in addr for addr in relayed)
+    # zion doctor tells its user, and what to do.
+    doctor = subprocess.run(
+        [sys.executable, "-m", "zion", "--home", str(hidden.home), "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert "WARN  reachable peers cannot dial this node" in doctor.stdout, doctor.stdout
+    assert f"through {len(relayed)} relayed addresses" in doctor.stdout
+    assert "[network] announce" in doctor.stdout
+    assert "ok    peers" in doctor.stdout or "WARN  peers" in doctor.stdout
 
     finder = spawn("finder", bootstrap=[seed.address])
     hidden_id = hidden.peer_id

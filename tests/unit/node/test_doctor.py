@@ -118,6 +118,34 @@ def test_bridge_secrets_must_be_there_and_private(
     assert finding.status == "ok" and "sk-test" not in finding.detail
 
 
+def node_status(peers: int, reachability: str, relayed: int = 0) -> dict[str, object]:
+    """The parts of GET /api/v1/status the network check reads."""
+    return {
+        "peers": peers,
+        "discovery": {"min_peers": 8},
+        "reachability": reachability,
+        "relayed_addrs": [
+            f"/ip4/192.0.2.1/tcp/4001/p2p/relay/p2p-circuit/{n}" for n in range(relayed)
+        ],
+    }
+
+
+def test_the_running_node_is_judged_by_its_peers_and_its_autonat_verdict() -> None:
+    alone, private = doctor.judge_network(node_status(0, "private"))
+    assert alone.status == "fail" and "zion connect" in alone.fix
+    assert private.status == "warn" and "none yet" in private.detail
+    assert "[network] announce" in private.fix
+    few, relayed = doctor.judge_network(node_status(3, "private", relayed=2))
+    assert few.status == "warn" and "min_peers (8)" in few.detail
+    assert relayed.status == "warn" and "2 relayed addresses" in relayed.detail
+    assert statuses(doctor.judge_network(node_status(8, "public"))) == ["ok", "ok"]
+    assert statuses(doctor.judge_network(node_status(9, "unknown"))) == ["ok", "ok"]
+
+
+def test_a_node_that_is_not_running_has_no_network_findings(home: NodeHome) -> None:
+    assert doctor.check_network(home) == []
+
+
 def test_the_command_exits_1_when_a_check_fails(home: NodeHome) -> None:
     # Ports 0: the default ports may be in use on the machine running the tests.
     home.config_file.write_text(
