@@ -109,7 +109,7 @@ def relay_service(host: Any, config: RelayConfig) -> CircuitV2Protocol:
 
 
 class BoundedRelay(CircuitV2Protocol):  # type: ignore[misc]
-    """py-libp2p 0.8.1's relay with three holes closed:
+    """py-libp2p 0.8.1's relay with four holes closed:
     - it checks a circuit's duration only when data flows through it, so an idle circuit
       would hold its slot for ever: here the deadline ends it;
     - it reserves a slot for whatever peer ID the request names: here only for the peer
