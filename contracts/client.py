@@ -8,6 +8,7 @@ with the member's key (keystores never leave the node) and sent raw.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -19,6 +20,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract.contract import Contract, ContractConstructor, ContractFunction
+from web3.exceptions import Web3RPCError
 from web3.types import TxReceipt
 
 from zion.contracts import artifacts
@@ -129,14 +131,17 @@ class Chain:
             gas = call.estimate_gas(params)  # type: ignore[arg-type]
         except Exception as exc:
             raise _as_revert(exc) from None
-        params |= {
-            "gas": gas + gas // 5,
-            "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
-            "chainId": self.chain_id,
-        }
-        tx = call.build_transaction(params)  # type: ignore[arg-type]
-        signed = account.sign_transaction(tx)
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        params |= {"gas": gas + gas // 5, "chainId": self.chain_id}
+        # Two threads of one process sending from one account (the relayer and a proposal
+        # from the UI) would take the same nonce and one be refused ("nonce too low").
+        with _sender_lock(account.address):
+            params["nonce"] = self.w3.eth.get_transaction_count(account.address, "pending")
+            tx = call.build_transaction(params)  # type: ignore[arg-type]
+            signed = account.sign_transaction(tx)
+            try:
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except Web3RPCError as exc:  # nonce, funds, gas price: the node says which
+                raise ChainError(f"the chain refused the transaction: {exc}") from None
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
         if receipt["status"] != 1:
             raise ChainError(f"transaction {tx_hash.hex()} failed on-chain")
@@ -403,6 +408,17 @@ def ballot_signer(typed_data: dict[str, Any], signature: bytes) -> str:
         )
     except Exception as exc:
         raise ChainError(f"not a valid ballot signature: {exc}") from None
+
+
+_sender_locks: dict[str, threading.Lock] = {}
+_sender_locks_guard = threading.Lock()
+
+
+def _sender_lock(address: str) -> threading.Lock:
+    """One lock per sending account, shared by every Chain of this process. Unbounded, but
+    holds only the accounts this process signs with: its own wallets."""
+    with _sender_locks_guard:
+        return _sender_locks.setdefault(address, threading.Lock())
 
 
 def _as_revert(exc: Exception) -> ChainError:

@@ -4,12 +4,24 @@ errors named as the contracts name them, on both."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from eth_account import Account
 
 from tests.contracts.chains import ETH, SETTINGS, World, transfer_proposal
-from zion.contracts.client import AGAINST, FOR, ContractRevert, ballot_signer, sign_ballot
+from zion.contracts.client import (
+    AGAINST,
+    FOR,
+    Chain,
+    ContractRevert,
+    Dao,
+    ballot_signer,
+    sign_ballot,
+)
 from zion.protocols import records
+
+SENDERS = 6
 
 
 def test_roles_are_wired_and_the_deployer_keeps_none(world: World) -> None:
@@ -120,3 +132,26 @@ def test_delegation_by_signature_costs_the_member_no_gas(world: World) -> None:
     with pytest.raises(ContractRevert) as replay:
         world.dao.delegate_by_sig(world.relayer, typed, signature)
     assert replay.value.name == "InvalidAccountNonce"
+
+
+def test_one_account_sends_from_many_threads_and_chains_at_once(world: World) -> None:
+    """The relayer and a proposal from the UI send from the node's one wallet at the same
+    time, through Chain objects of their own: each transaction needs its own nonce."""
+    voter = world.voters[0]
+    daos = [Dao(Chain(world.w3), world.dao.deployment) for _ in range(2)]
+    start = threading.Barrier(SENDERS)
+    errors: list[Exception] = []
+
+    def send(number: int) -> None:
+        start.wait()
+        try:
+            daos[number % 2].delegate(voter)
+        except Exception as exc:  # collected: the assertion below names them
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(SENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
