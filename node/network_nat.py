@@ -52,6 +52,12 @@ class DialBackAutoNat(AutoNATService):  # type: ignore[misc]
     Its own server calls ``host.connect``, which reuses the connection the request came on,
     so it reports every peer reachable. This one dials the address itself (TCP, then the
     Noise handshake, which proves the peer ID) and hangs up, without touching the swarm.
+
+    And it dials the requester's advertised ports at the IP the request came from, as
+    go-libp2p's AutoNAT v1 service does: py-libp2p's refuses to answer when no advertised
+    address has that IP, which is the case of every node behind NAT (it advertises its
+    private address, the server sees its router's), so such a node never learnt that it is
+    private, and never took a relay slot.
     """
 
     def __init__(self, host: Any, serve: bool) -> None:
@@ -72,6 +78,10 @@ class DialBackAutoNat(AutoNATService):  # type: ignore[misc]
             response.dialResponse.status = AutoNatMessage.E_DIAL_REFUSED
             response.dialResponse.statusText = "too many requests"
             return response
+        if observed_ip is not None:
+            at_observed = at_observed_ip(list(message.dial.peer.addrs), observed_ip)
+            del message.dial.peer.addrs[:]
+            message.dial.peer.addrs.extend(at_observed)
         answer: AutoNatMessage = await super()._handle_dial(message, observed_ip, is_relayed)
         return answer
 
@@ -94,6 +104,31 @@ class DialBackAutoNat(AutoNATService):  # type: ignore[misc]
                 continue
             return bytes(raw)
         return None
+
+
+def at_observed_ip(addrs: list[bytes], observed_ip: str) -> list[bytes]:
+    """The TCP ports of ``addrs`` at ``observed_ip``, without repeats: all a dial-back may
+    try (only the requester's own IP: no one can aim the server at a third party)."""
+    family = "ip6" if ":" in observed_ip else "ip4"
+    found: list[bytes] = []
+    for raw in addrs:
+        words = _words(raw)
+        # ['', 'ip4', '10.0.0.2', 'tcp', '4001', ...]: relayed and other transports left out
+        if len(words) < 5 or words[1] not in ("ip4", "ip6") or words[3] != "tcp":
+            continue
+        if CIRCUIT.strip("/") in words:
+            continue
+        candidate = multiaddr.Multiaddr(f"/{family}/{observed_ip}/tcp/{words[4]}").to_bytes()
+        if candidate not in found:
+            found.append(candidate)
+    return found
+
+
+def _words(raw: bytes) -> list[str]:
+    try:
+        return str(multiaddr.Multiaddr(raw)).split("/")
+    except Exception:  # py-multiaddr raises several types for bad bytes
+        return []
 
 
 def relay_service(host: Any, config: RelayConfig) -> CircuitV2Protocol:
