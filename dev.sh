@@ -118,8 +118,9 @@ case "$cmd" in
         setup_node_packages
         # The browser tests drive Debian's Chromium (Playwright's own browser download
         # cannot run here); Playwright's driver comes with its Python wheel. The partition
-        # test makes network namespaces and veth pairs with iproute2's `ip`.
-        need_apt chromium iproute2
+        # and NAT tests make network namespaces and veth pairs with iproute2's `ip`, and the
+        # NAT test a home router with nftables' `nft`.
+        need_apt chromium iproute2 nftables
         log "ruff"
         "$VENV/bin/ruff" check .
         "$VENV/bin/ruff" format --check .

@@ -14,37 +14,24 @@ short of peers; py-libp2p's own auto-connector waits 60 s after a disconnect), a
 on the new connection, and the other four get the other half's records from a1 or b1: by their
 next periodic sync with them ([sync] interval_s), unless what sync stores is gossiped on.
 
-Needs root and iproute2's ``ip``: CI runs as root, and dev.sh installs iproute2 for the tests.
+Needs root and iproute2's ``ip`` (tests/integration/netns.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
-import re
-import secrets
-import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.integration.netns import GATEWAY_CONFIG, Lab, ip, require_namespaces, spawn_options
 from tests.integration.nodes import NodeProcess, spawned_nodes, wait_until
 
-#: Namespaces are named ``zion-part-<pid>-<random>-a`` and ``-b``; a later run deletes those
-#: left by a run that was killed before its own cleanup (its process is gone).
-NS_PREFIX = "zion-part-"
 #: The link between the halves: it exists inside the two namespaces only.
 LINK_NET = ipaddress.ip_network("10.99.0.0/24")
-#: The root namespace's ends of the gateway veth pairs: a /30 per half, in a random /29 of this
-#: range that no address or route of the machine overlaps.
-ROOT_RANGE = ipaddress.ip_network("10.200.0.0/14")
 #: A partition that outlasts TCP's retransmissions kills the connections across it: by default
 #: after ~15 min (net.ipv4.tcp_retries2 = 15). The setting is per network namespace: in the
 #: test's two, connections with unacknowledged data die after ~3 s, so the nodes have to
@@ -54,61 +41,6 @@ CONVERGE_S = 30.0
 #: Each node and the one it bootstraps from, as members join through one they know: a tree,
 #: in which a1-b1 is the only connection across the link.
 TOPOLOGY = [("a1", ""), ("a2", "a1"), ("a3", "a1"), ("b1", "a1"), ("b2", "b1"), ("b3", "b1")]
-GATEWAY_CONFIG = "[gateway]\nallow_remote = true\n"
-
-
-def _run(*args: str, check: bool = True) -> str:
-    result = subprocess.run(args, capture_output=True, text=True, timeout=30)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"`{' '.join(args)}` failed: {result.stderr.strip()}")
-    return result.stdout
-
-
-def _ip(command: str, check: bool = True) -> str:
-    """``ip`` with the words of ``command``."""
-    return _run("ip", *command.split(), check=check)
-
-
-def _require_namespaces() -> None:
-    """Outside CI, skip without root or ``ip``: making network namespaces needs both. In CI
-    (``CI`` set) fail instead, as CI runs as root with iproute2: the test must not pass there
-    by not running."""
-    if os.geteuid() == 0 and shutil.which("ip"):
-        return
-    reason = (
-        "the partition test makes network namespaces: it needs root and iproute2's `ip`"
-        f" (effective uid {os.geteuid()}, ip: {shutil.which('ip') or 'not found'})"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def _delete_stale_namespaces() -> None:
-    """Namespaces of a test run that is gone, with the nodes it left running in them."""
-    for line in _ip("netns list").splitlines():
-        name = (line.split() or [""])[0]
-        match = re.fullmatch(re.escape(NS_PREFIX) + r"(\d+)-[0-9a-f]+-[ab]", name)
-        if match and not Path(f"/proc/{match[1]}").exists():
-            for pid in _ip(f"netns pids {name}", check=False).split():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
-            _ip(f"netns delete {name}", check=False)
-
-
-def _free_root_subnet() -> ipaddress.IPv4Network:
-    words = (_ip("-4 -o addr show") + _ip("-4 route show")).split()
-    used = [
-        ipaddress.ip_network(word, strict=False)
-        for word in words
-        if re.fullmatch(r"\d+\.\d+\.\d+\.\d+(/\d+)?", word)
-    ]
-    subnets = list(ROOT_RANGE.subnets(new_prefix=29))
-    for _ in range(100):
-        subnet = subnets[secrets.randbelow(len(subnets))]
-        if not any(subnet.overlaps(net) for net in used):
-            return subnet
-    raise RuntimeError(f"no free /29 in {ROOT_RANGE} for the gateways")
 
 
 @dataclass
@@ -125,9 +57,7 @@ class Half:
     def spawn_options(self) -> dict[str, Any]:
         return {
             "config": GATEWAY_CONFIG,
-            "prefix": ["ip", "netns", "exec", self.namespace],
-            "listen": f"/ip4/{self.link_ip}/tcp/0",
-            "gateway": f"{self.gateway_ip}:0",
+            **spawn_options(self.namespace, self.link_ip, self.gateway_ip),
         }
 
 
@@ -137,56 +67,32 @@ class Link:
     b: Half
 
     def cut(self) -> None:
-        _ip(f"-n {self.a.namespace} link set {self.a.link_dev} down")
+        ip(f"-n {self.a.namespace} link set {self.a.link_dev} down")
 
     def restore(self) -> None:
-        _ip(f"-n {self.a.namespace} link set {self.a.link_dev} up")
+        ip(f"-n {self.a.namespace} link set {self.a.link_dev} up")
 
 
 @contextlib.contextmanager
 def two_linked_namespaces() -> Iterator[Link]:
     """Two new network namespaces joined by a veth pair; deleted on exit, whatever happened."""
-    _delete_stale_namespaces()
-    tag = secrets.token_hex(3)
-    namespaces = [f"{NS_PREFIX}{os.getpid()}-{tag}-{side}" for side in "ab"]
-    # Interface names have 15 characters at most.
-    link_devs = [f"zpl{tag}{side}" for side in "ab"]
-    root_devs = [f"zpr{tag}{side}" for side in "ab"]
-    made: list[str] = []
-    try:
-        gateway_nets = list(_free_root_subnet().subnets(new_prefix=30))
+    with Lab() as lab:
+        namespaces = [lab.namespace(side) for side in "ab"]
         for namespace in namespaces:
-            _ip(f"netns add {namespace}")
-            made.append(namespace)
-            _ip(f"-n {namespace} link set lo up")
-            # /proc/sys/net shows the network namespace of the process that opens it.
-            setting = f"echo {TCP_RETRIES2} > /proc/sys/net/ipv4/tcp_retries2"
-            _run("ip", "netns", "exec", namespace, "sh", "-c", setting)
-        _ip(
-            f"link add {link_devs[0]} netns {namespaces[0]} type veth"
-            f" peer name {link_devs[1]} netns {namespaces[1]}"
+            lab.sysctl(namespace, "net/ipv4/tcp_retries2", TCP_RETRIES2)
+        link_ips = [str(LINK_NET.network_address + n) for n in (1, 2)]
+        prefix = LINK_NET.prefixlen
+        devs = lab.link(
+            namespaces[0], f"{link_ips[0]}/{prefix}", namespaces[1], f"{link_ips[1]}/{prefix}"
         )
-        halves = []
-        for n, (side, namespace) in enumerate(zip("ab", namespaces, strict=True)):
-            link_ip = str(LINK_NET.network_address + n + 1)
-            _ip(f"-n {namespace} addr add {link_ip}/{LINK_NET.prefixlen} dev {link_devs[n]}")
-            _ip(f"-n {namespace} link set {link_devs[n]} up")
-            host, guest = (str(gateway_nets[n].network_address + k) for k in (1, 2))
-            inside = f"zpg{tag}{side}"
-            _ip(f"link add {root_devs[n]} type veth peer name {inside} netns {namespace}")
-            _ip(f"addr add {host}/30 dev {root_devs[n]}")
-            _ip(f"link set {root_devs[n]} up")
-            _ip(f"-n {namespace} addr add {guest}/30 dev {inside}")
-            _ip(f"-n {namespace} link set {inside} up")
-            halves.append(Half(side, namespace, link_ip, link_devs[n], guest))
-        yield Link(*halves)
-    finally:
-        # A veth pair goes with either end, and a namespace's interfaces go with it once no
-        # process is left in it (spawned_nodes has killed the nodes by now).
-        for dev in root_devs:
-            _ip(f"link delete {dev}", check=False)
-        for namespace in made:
-            _ip(f"netns delete {namespace}", check=False)
+        yield Link(
+            *(
+                Half(side, namespace, link_ip, dev, lab.reach_from_root(namespace))
+                for side, namespace, link_ip, dev in zip(
+                    "ab", namespaces, link_ips, devs, strict=True
+                )
+            )
+        )
 
 
 def _peers(node: NodeProcess) -> set[str]:
@@ -204,7 +110,7 @@ def _post_message(node: NodeProcess, text: str) -> str:
 
 
 def test_partitioned_halves_converge_within_30_s_of_the_link_coming_back(tmp_path: Path) -> None:
-    _require_namespaces()
+    require_namespaces("the partition test")
     with two_linked_namespaces() as link, spawned_nodes(tmp_path) as spawn:
         a, b = link.a, link.b
         started: dict[str, NodeProcess] = {}

@@ -1,5 +1,6 @@
-"""A seed's circuit relay v2 service: members reserve slots within its limits, and a peer
-that cannot dial a member directly reaches it through the seed."""
+"""A seed's circuit relay v2 service: members reserve slots within its limits, per IP and
+only for themselves, and a peer reaches a member through it. (A member behind a real NAT
+found private and reached through the seed: tests/integration/test_nat.py.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from pathlib import Path
 from libp2p.relay.circuit_v2.protocol_buffer import StatusCode
 
 from tests.integration.nodes import NodeProcess, Spawn, wait_until
-from tests.integration.test_discovery import closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 30
@@ -73,43 +73,6 @@ def test_members_offer_no_relay(spawn: Spawn) -> None:
     member = spawn("member")
     with relay_client(member, "reserve") as (client, _):
         assert next_line(client).startswith("no relay:")
-
-
-def test_a_member_that_cannot_be_dialed_is_reached_through_the_seed(spawn: Spawn) -> None:
-    seed = spawn("seed", extra=["--profile", "seed", "--metrics", "127.0.0.1:0"])
-    # Announces an address nobody listens on, as a member behind NAT would its private one;
-    # wants no more than the seed, so it dials nobody itself.
-    hidden = spawn(
-        "hidden",
-        bootstrap=[seed.address],
-        config=f'[network]\nannounce = ["/ip4/127.0.0.1/tcp/{closed_port()}"]\nmin_peers = 1\n',
-    )
-    relayed = wait_until(
-        lambda: hidden.status()["relayed_addrs"],
-        RELAY_TIMEOUT_S,
-        "AutoNAT to find the member private and the seed to give it a slot",
-    )
-    assert hidden.status()["reachability"] == "private"
-    assert all(f"/p2p/{seed.peer_id}/p2p-circuit" in addr for addr in relayed)
-    # zion doctor tells its user, and what to do.
-    doctor = subprocess.run(
-        [sys.executable, "-m", "zion", "--home", str(hidden.home), "doctor"],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
-    assert "WARN  reachable peers cannot dial this node" in doctor.stdout, doctor.stdout
-    assert f"through {len(relayed)} relayed addresses" in doctor.stdout
-    assert "[network] announce" in doctor.stdout
-    assert "ok    peers" in doctor.stdout or "WARN  peers" in doctor.stdout
-
-    finder = spawn("finder", bootstrap=[seed.address])
-    hidden_id = hidden.peer_id
-    wait_until(lambda: finder.connected_to(hidden_id), RELAY_TIMEOUT_S, "the finder to reach it")
-    assert finder.status()["discovery"]["found_by_dht"] >= 1
-    assert hidden.status()["discovery"]["found_by_dht"] == 0  # it did not dial the finder
-    listing = finder.create_listing("Through the relay")
-    wait_until(lambda: hidden.get_listing(listing["id"]), 20, "the listing to reach it")
 
 
 def test_a_seed_holds_reservations_per_ip_and_only_for_the_peer_asking(spawn: Spawn) -> None:
