@@ -13,11 +13,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import AsyncIterator
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
-
-import openai
-from openai.types.chat import ChatCompletionMessageParam
 
 from zion.protocols.bridge import (
     MAX_CONTEXT_CHARS,
@@ -25,6 +22,9 @@ from zion.protocols.bridge import (
     MAX_EMBED_DIMENSIONS,
     ContextListing,
 )
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 #: One retry: a member is waiting, and the SDK's backoff would outlast their patience.
 MAX_RETRIES: Final = 1
@@ -82,6 +82,11 @@ class AiBackend:
         self._key = api_key
         self._timeout_s = timeout_s
         self._where = _display_url(base_url)
+        # Imported here, not at the top: the SDK takes ~0.6 s to import (python -X importtime),
+        # paid by every node (this module comes with the daemon) though few run an AI bridge.
+        # _error() imports it again, by then for free: it only runs once a client exists.
+        import openai
+
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=api_key,
@@ -173,6 +178,8 @@ class AiBackend:
 
     def _error(self, exc: Exception) -> AiUpstreamError:
         """Our own message for an upstream failure: the upstream's text is never used."""
+        import openai  # already loaded by __init__ (see there)
+
         if isinstance(exc, openai.APITimeoutError):
             message = f"the AI server did not answer within {self._timeout_s}s"
         elif isinstance(exc, openai.APIConnectionError):

@@ -11,15 +11,18 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import trio
-from eth_utils.abi import event_abi_to_log_topic
 
 from zion.contracts import artifacts
-from zion.contracts.client import Dao
 from zion.contracts.errors import ChainError
 from zion.storage.dao import ChainEvent, DaoStore
+
+if TYPE_CHECKING:
+    # A type only: the chain client (web3) takes ~1 s to import, and the daemon imports this
+    # module whether or not a chain is configured.
+    from zion.contracts.client import Dao
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,9 @@ class ChainWatcher:
 @functools.cache
 def _decoders() -> dict[bytes, tuple[str, str]]:
     """Log topic -> (event name, kind), from the Governor's ABI."""
+    # Imported here, as for Dao above (eth-utils alone takes ~0.2 s); web3 has loaded it by now.
+    from eth_utils.abi import event_abi_to_log_topic
+
     return {
         event_abi_to_log_topic(item): (item["name"], _EVENTS[item["name"]])  # type: ignore[arg-type]
         for item in artifacts.load(artifacts.GOVERNOR).abi

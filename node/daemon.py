@@ -17,14 +17,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import trio
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from eth_account.signers.local import LocalAccount
 
 from zion import __version__
-from zion.contracts.client import Dao
 from zion.contracts.errors import ChainError
 from zion.gateway.app import build_app
 from zion.gateway.security import GatewaySecurity
@@ -71,6 +69,14 @@ from zion.storage.dms import DmStore, MailboxLimits
 from zion.storage.pins import PinStore
 from zion.storage.records import RecordStore
 from zion.storage.relays import RelayLedger
+
+if TYPE_CHECKING:
+    # Types only: the chain client (web3, eth-account) takes ~1.4 s to import (python -X
+    # importtime), paid by every `zion run` though most nodes have no [chain]. It is loaded
+    # when the chain is first reached (governance.connect_dao) or a wallet unlocked.
+    from eth_account.signers.local import LocalAccount
+
+    from zion.contracts.client import Dao
 
 log = logging.getLogger("zion")
 

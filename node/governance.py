@@ -13,13 +13,10 @@ web3 is synchronous: every chain call runs in a worker thread.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
-from eth_account.signers.local import LocalAccount
-from eth_utils.address import is_address, to_checksum_address
 
-from zion.contracts.client import Chain, Dao, Deployment, ballot_signer, sign_ballot
 from zion.contracts.errors import ChainError, ContractRevert
 from zion.gateway.services import InvalidInput, NotFound, Unavailable
 from zion.node.config import ChainConfig
@@ -30,9 +27,19 @@ from zion.protocols.records import SUPPORT_NAMES, BallotBody, Record
 from zion.storage.dao import DaoStore
 from zion.storage.records import RecordStore
 
+# The chain client (web3, eth-account, eth-utils) takes ~1.4 s to import (python -X importtime)
+# and every node builds this service, most without a chain: it is imported only where the
+# chain is used, each time after _chain() has connected (and so loaded it).
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from zion.contracts.client import Dao
+
 
 def connect_dao(chain: ChainConfig) -> Dao:
     """The configured DAO, reached over [chain] rpc_url (ChainError if nothing answers)."""
+    from zion.contracts.client import Chain, Dao, Deployment  # deferred: see the imports
+
     client = Chain.connect(chain.rpc_url)
     deployment = Deployment(
         chain_id=client.chain_id,
@@ -116,6 +123,8 @@ class GovernanceService:
     async def propose(
         self, targets: list[str], values: list[int], calldatas: list[bytes], description: str
     ) -> dict[str, Any]:
+        from eth_utils.address import is_address  # deferred: see the imports
+
         dao = await self._chain()
         account = self._wallet()
         if not targets or not len(targets) == len(values) == len(calldatas):
@@ -146,6 +155,8 @@ class GovernanceService:
         return self._account
 
     async def ballot_typed_data(self, proposal_id: int, voter: str, support: int) -> dict[str, Any]:
+        from eth_utils.address import is_address  # deferred: see the imports
+
         dao = await self._chain()
         if not is_address(voter):
             raise InvalidInput("voter must be an Ethereum address (0x and 40 hex digits)")
@@ -156,6 +167,8 @@ class GovernanceService:
 
     async def vote(self, proposal_id: int, support: int) -> Record:
         """Sign a ballot with the node's own wallet and publish it like a browser's."""
+        from zion.contracts.client import sign_ballot  # deferred: see the imports
+
         account = self._wallet()
         typed = await self.ballot_typed_data(proposal_id, account.address, support)
         return await self.submit_ballot(
@@ -166,6 +179,10 @@ class GovernanceService:
         self, proposal_id: int, voter: str, support: int, signature: bytes
     ) -> Record:
         """Check a wallet's ballot against the chain and publish it to the network."""
+        from eth_utils.address import to_checksum_address  # deferred: see the imports
+
+        from zion.contracts.client import ballot_signer
+
         typed = await self.ballot_typed_data(proposal_id, voter, support)
         dao = await self._chain()
         status = await _call(dao.status, proposal_id)

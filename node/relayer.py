@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import trio
-from eth_account.signers.local import LocalAccount
 
-from zion.contracts.client import Dao
 from zion.contracts.errors import ChainError, ContractRevert
 from zion.protocols.records import BallotBody, Record
 from zion.storage import relays
 from zion.storage.records import RecordStore
 from zion.storage.relays import RelayLedger
+
+if TYPE_CHECKING:
+    # Types only: web3 and eth-account take ~1.4 s to import, and the daemon imports this
+    # module whether or not a chain is configured.
+    from eth_account.signers.local import LocalAccount
+
+    from zion.contracts.client import Dao
 
 log = logging.getLogger(__name__)
 
