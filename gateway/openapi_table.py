@@ -566,12 +566,15 @@ def operations() -> Mapping[tuple[str, str], Op]:
                 200: _json(
                     _list_of(
                         _object(
-                            ["peer_id", "addrs"],
+                            ["peer_id", "addrs", "connections"],
                             peer_id=_PEER_ID,
                             addrs=_array({"type": "string"}),
+                            connections=_array({"type": "string"}),
                         )
                     ),
-                    "the peers this node is connected to",
+                    "the peers this node is connected to: the addresses it knows for each, and"
+                    " the remote address of each open connection (a relayed one holds"
+                    " /p2p-circuit)",
                 )
             },
         ),

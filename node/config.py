@@ -31,6 +31,8 @@ class NetworkConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     announce: list[str] = []
     #: Answer other nodes' AutoNAT dial-back requests (seeds).
     autonat_service: bool = False
+    #: Turn a relayed connection into a direct one by hole punching (DCUtR, TCP).
+    hole_punching: bool = True
     #: Also dial the network's seeds listed in configs/bootstrap.toml.
     default_bootstrap: bool = True
     #: Below this many connected peers, look for more (bootstrap, DHT, mDNS).

@@ -102,7 +102,11 @@ class NodeInfoService:
     def peers(self) -> list[dict[str, Any]]:
         network = self._node.network
         return [
-            {"peer_id": peer, "addrs": network.peer_addrs(peer)}
+            {
+                "peer_id": peer,
+                "addrs": network.peer_addrs(peer),
+                "connections": network.connection_addrs(peer),
+            }
             for peer in network.connected_peers()
         ]
 

@@ -281,7 +281,7 @@ class Network:
         self.dht = KadDHT(self.host, mode) if config.network.dht else None
         self.relay = relay_service(self.host, config.relay) if config.relay.service else None
         self.autonat = DialBackAutoNat(self.host, serve=config.network.autonat_service)
-        self.relay_client = RelayClient(self.host)
+        self.relay_client = RelayClient(self.host, config.network.hole_punching)
         self._rejects = InvalidGossipTally(MAX_REJECTS_PER_PEER)
         #: Gossip payload bytes that peers handed us (validated or not).
         self.gossip_bytes_received = 0
@@ -432,6 +432,18 @@ class Network:
 
     def connected_peers(self) -> list[str]:
         return [peer.to_base58() for peer in self.host.get_connected_peers()]
+
+    def connection_addrs(self, peer_id: str) -> list[str]:
+        """The remote address of each open connection to ``peer_id``: a relayed one holds
+        /p2p-circuit."""
+        connections = self.host.get_network().connections.get(ID.from_base58(peer_id)) or []
+        found = []
+        for connection in connections if isinstance(connections, list) else [connections]:
+            try:
+                found += [str(a) for a in connection.get_transport_addresses()]
+            except Exception:  # noqa: S112 (a connection closing meanwhile has none)
+                continue
+        return found
 
     def peer_addrs(self, peer_id: str) -> list[str]:
         try:

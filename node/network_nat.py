@@ -20,7 +20,12 @@ from libp2p.host.autonat.autonat import AutoNATService
 from libp2p.host.autonat.pb.autonat_pb2 import Message as AutoNatMessage
 from libp2p.peer.id import ID
 from libp2p.relay.circuit_v2 import PROTOCOL_ID as HOP_PROTOCOL_ID
-from libp2p.relay.circuit_v2 import CircuitV2Protocol, CircuitV2Transport, RelayLimits
+from libp2p.relay.circuit_v2 import (
+    CircuitV2Protocol,
+    CircuitV2Transport,
+    DCUtRProtocol,
+    RelayLimits,
+)
 from libp2p.relay.circuit_v2.config import RelayConfig as LibRelayConfig
 from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage
 from libp2p.relay.circuit_v2.protocol_buffer import StatusCode
@@ -224,9 +229,14 @@ class RelayClient:
     every node does), dials through relays, and, while AutoNAT says this node cannot be
     dialed, holds slots at relays and advertises the relayed addresses."""
 
-    def __init__(self, host: Any) -> None:
+    def __init__(self, host: Any, hole_punching: bool) -> None:
         self._host = host
         self._protocol = CircuitV2Protocol(host, allow_hop=False)
+        # DCUtR: both ends of a relayed connection dial each other at once, from their
+        # listen ports (py-libp2p's TCP transport binds there with SO_REUSEPORT), so that
+        # each NAT sees an outgoing connection and lets the other's in. It runs a loop
+        # that tries every peer this node reaches through a relay only.
+        self._hole_punching = DCUtRProtocol(host) if hole_punching else None
         self._transport = CircuitV2Transport(host, self._protocol, LibRelayConfig())
         #: relay peer ID -> this node's address through it (ending in /p2p-circuit).
         self.reserved: dict[str, str] = {}
@@ -244,8 +254,12 @@ class RelayClient:
         host.get_addrs = get_addrs
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with background_trio_service(self._protocol), trio.open_nursery() as nursery:
-            self._nursery = nursery  # the reservations' refresher lives here
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(background_trio_service(self._protocol))
+            if self._hole_punching is not None:
+                await stack.enter_async_context(background_trio_service(self._hole_punching))
+            self._nursery = await stack.enter_async_context(trio.open_nursery())
+            # The reservations' refresher lives in that nursery.
             task_status.started()
             await trio.sleep_forever()
 
