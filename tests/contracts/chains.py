@@ -3,6 +3,7 @@ deployed DAO with three voting members, a relayer and a funded treasury on it.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -41,15 +42,35 @@ class World:
             self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
 
 
+@pytest.fixture(scope="session")
+def eth_tester_world() -> World:
+    """One deployed DAO on the in-process chain per test process: deploying it in py-evm
+    takes seconds (15-30 s on a busy CI machine), and every test gets it back as it was
+    (a snapshot taken before the test, restored after it)."""
+    return deployed_world(Web3(EthereumTesterProvider()))
+
+
 @pytest.fixture(params=["eth-tester", pytest.param("anvil", marks=pytest.mark.slow)])
-def w3(request: pytest.FixtureRequest) -> Web3:
+def w3(request: pytest.FixtureRequest) -> Iterator[Web3]:
     if request.param == "eth-tester":
-        return Web3(EthereumTesterProvider())
-    return Web3(Web3.HTTPProvider(request.getfixturevalue("anvil_url")))
+        shared: World = request.getfixturevalue("eth_tester_world")
+        tester = shared.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+        snapshot = tester.take_snapshot()
+        yield shared.w3
+        tester.revert_to_snapshot(snapshot)
+        return
+    yield Web3(Web3.HTTPProvider(request.getfixturevalue("anvil_url")))
 
 
 @pytest.fixture
-def world(w3: Web3) -> World:
+def world(w3: Web3, request: pytest.FixtureRequest) -> World:
+    if isinstance(w3.provider, EthereumTesterProvider):
+        shared: World = request.getfixturevalue("eth_tester_world")
+        return shared
+    return deployed_world(w3)  # anvil: a new chain per test, and deploying on it is quick
+
+
+def deployed_world(w3: Web3) -> World:
     chain = Chain(w3)
     people = [Account.create() for _ in range(5)]
     funder = w3.eth.accounts[0]

@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.contracts.chains import w3, world
+from tests.contracts.chains import eth_tester_world, w3, world
 from tests.integration.conftest import spawn
 from tests.integration.nodes import wait_until
 from tests.interop.conftest import node_binary
 
-__all__ = ["anvil_url", "node_binary", "spawn", "w3", "world"]
+__all__ = ["anvil_url", "eth_tester_world", "node_binary", "spawn", "w3", "world"]
 
 ANVIL = Path(__file__).resolve().parents[1] / "interop" / "node_modules" / ".bin" / "anvil"
 
