@@ -61,7 +61,7 @@ def run_checks(home: NodeHome, config: Config) -> list[Finding]:
         lambda: check_home(home),
         lambda: check_gateway(home, config),
         lambda: check_listen(home, config),
-        lambda: check_network(home),
+        lambda: check_network(home, config),
         lambda: check_bootstrap(config),
         lambda: check_chain_and_clock(config),
         lambda: check_disk(home, config),
@@ -174,7 +174,7 @@ def check_listen(home: NodeHome, config: Config) -> list[Finding]:
     return found or [ok("listen", ", ".join(config.network.listen) + " can be bound")]
 
 
-def check_network(home: NodeHome) -> list[Finding]:
+def check_network(home: NodeHome, config: Config) -> list[Finding]:
     """The running node's own view of the network: its peers, and whether others can dial
     it (its AutoNAT verdict). Nothing to say of a node that is not running."""
     url = _running_url(home)
@@ -190,15 +190,19 @@ def check_network(home: NodeHome) -> list[Finding]:
         status = response.json()
     except (httpx.HTTPError, NodeError, ValueError) as exc:
         return [warn("network", f"cannot read the node's status ({exc})", "run: zion status")]
-    return judge_network(status)
+    return judge_network(status, first_of_network=not config.network.bootstrap_peers())
 
 
-def judge_network(status: dict[str, Any]) -> list[Finding]:
-    """Findings from a node's status (GET /api/v1/status)."""
-    peers, wanted = status["peers"], status["discovery"]["min_peers"]
+def judge_network(status: dict[str, Any], first_of_network: bool = False) -> list[Finding]:
+    """Findings from a node's status (GET /api/v1/status). ``first_of_network``: the node
+    knows no bootstrap peer (the first seed of a new network has no one to connect to)."""
+    peers = status.get("peers")
+    wanted = status.get("discovery", {}).get("min_peers")
+    if not isinstance(peers, int) or not isinstance(wanted, int):
+        return [warn("network", "the node's status lacks peers", "update the node")]
     if peers == 0:
         found = [
-            fail(
+            (warn if first_of_network else fail)(
                 "peers",
                 "no peer is connected",
                 "see the bootstrap check; or dial a peer by hand: zion connect MULTIADDR",
@@ -215,7 +219,7 @@ def judge_network(status: dict[str, Any]) -> list[Finding]:
         ]
     else:
         found = [ok("peers", f"{peers} peers connected")]
-    reachability, relayed = status["reachability"], status["relayed_addrs"]
+    reachability, relayed = status.get("reachability"), status.get("relayed_addrs") or []
     if reachability == "public":
         found.append(ok("reachable", "peers can dial this node (AutoNAT)"))
     elif reachability == "private":

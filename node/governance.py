@@ -123,9 +123,9 @@ class GovernanceService:
     async def propose(
         self, targets: list[str], values: list[int], calldatas: list[bytes], description: str
     ) -> dict[str, Any]:
+        dao = await self._chain()
         from eth_utils.address import is_address  # deferred: see the imports
 
-        dao = await self._chain()
         account = self._wallet()
         if not targets or not len(targets) == len(values) == len(calldatas):
             raise InvalidInput("a proposal needs actions: as many targets as values and calldatas")
@@ -155,9 +155,9 @@ class GovernanceService:
         return self._account
 
     async def ballot_typed_data(self, proposal_id: int, voter: str, support: int) -> dict[str, Any]:
+        dao = await self._chain()
         from eth_utils.address import is_address  # deferred: see the imports
 
-        dao = await self._chain()
         if not is_address(voter):
             raise InvalidInput("voter must be an Ethereum address (0x and 40 hex digits)")
         if not 0 <= support < len(SUPPORT_NAMES):
@@ -167,10 +167,10 @@ class GovernanceService:
 
     async def vote(self, proposal_id: int, support: int) -> Record:
         """Sign a ballot with the node's own wallet and publish it like a browser's."""
-        from zion.contracts.client import sign_ballot  # deferred: see the imports
-
         account = self._wallet()
         typed = await self.ballot_typed_data(proposal_id, account.address, support)
+        from zion.contracts.client import sign_ballot  # deferred: see the imports
+
         return await self.submit_ballot(
             proposal_id, account.address, support, sign_ballot(account, typed)
         )
@@ -179,11 +179,11 @@ class GovernanceService:
         self, proposal_id: int, voter: str, support: int, signature: bytes
     ) -> Record:
         """Check a wallet's ballot against the chain and publish it to the network."""
+        typed = await self.ballot_typed_data(proposal_id, voter, support)
         from eth_utils.address import to_checksum_address  # deferred: see the imports
 
         from zion.contracts.client import ballot_signer
 
-        typed = await self.ballot_typed_data(proposal_id, voter, support)
         dao = await self._chain()
         status = await _call(dao.status, proposal_id)
         if status.state != "Active":

@@ -281,7 +281,11 @@ class Network:
         self.dht = KadDHT(self.host, mode) if config.network.dht else None
         self.relay = relay_service(self.host, config.relay) if config.relay.service else None
         self.autonat = DialBackAutoNat(self.host, serve=config.network.autonat_service)
-        self.relay_client = RelayClient(self.host, config.network.hole_punching)
+        # py-libp2p punches from the first advertised address: an announced one is not local.
+        punch = config.network.hole_punching and not config.network.announce
+        if config.network.hole_punching and config.network.announce:
+            log.warning("hole punching is off: it does not work with [network] announce set")
+        self.relay_client = RelayClient(self.host, punch)
         self._rejects = InvalidGossipTally(MAX_REJECTS_PER_PEER)
         #: Gossip payload bytes that peers handed us (validated or not).
         self.gossip_bytes_received = 0

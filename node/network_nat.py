@@ -8,6 +8,7 @@ the only modules that import libp2p).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -48,6 +49,12 @@ AUTONAT_TOTAL_PER_MIN: Final = 30
 MAX_RELAYS: Final = 2
 RELAY_TIMEOUT_S: Final = 20.0
 HOP_PROTOCOL: Final = str(HOP_PROTOCOL_ID)
+#: Hole punching: addresses of a peer dialed per session, and sessions a peer may start.
+MAX_PUNCH_ADDRS: Final = 4
+PUNCH_SESSIONS_PER_PEER: Final = 3
+PUNCH_WINDOW_S: Final = 600.0
+#: Per-IP limits count an IPv6 asker by this prefix (a home or a server gets a whole /64).
+IPV6_PREFIX: Final = 64
 CIRCUIT: Final = "/p2p-circuit"
 
 
@@ -75,9 +82,12 @@ class DialBackAutoNat(AutoNATService):  # type: ignore[misc]
     async def _handle_dial(
         self, message: AutoNatMessage, observed_ip: str | None, is_relayed: bool
     ) -> AutoNatMessage:
+        if is_relayed:  # refused below without dialing: spend no budget on it
+            answer: AutoNatMessage = await super()._handle_dial(message, observed_ip, is_relayed)
+            return answer
         now = trio.current_time()
         if observed_ip is not None and not (
-            self._per_ip.allow(observed_ip, now) and self._total.allow("", now)
+            self._per_ip.allow(ip_key(observed_ip), now) and self._total.allow("", now)
         ):
             response = AutoNatMessage(type=AutoNatMessage.DIAL_RESPONSE)
             response.dialResponse.status = AutoNatMessage.E_DIAL_REFUSED
@@ -87,7 +97,7 @@ class DialBackAutoNat(AutoNATService):  # type: ignore[misc]
             at_observed = at_observed_ip(list(message.dial.peer.addrs), observed_ip)
             del message.dial.peer.addrs[:]
             message.dial.peer.addrs.extend(at_observed)
-        answer: AutoNatMessage = await super()._handle_dial(message, observed_ip, is_relayed)
+        answer = await super()._handle_dial(message, observed_ip, is_relayed)
         return answer
 
     async def _try_dial(self, peer_id: ID, addrs: list[bytes]) -> bytes | None:
@@ -118,15 +128,20 @@ def at_observed_ip(addrs: list[bytes], observed_ip: str) -> list[bytes]:
     found: list[bytes] = []
     for raw in addrs:
         words = _words(raw)
-        # ['', 'ip4', '10.0.0.2', 'tcp', '4001', ...]: relayed and other transports left out
-        if len(words) < 5 or words[1] not in ("ip4", "ip6") or words[3] != "tcp":
-            continue
-        if CIRCUIT.strip("/") in words:
+        if not _plain_tcp(words):
             continue
         candidate = multiaddr.Multiaddr(f"/{family}/{observed_ip}/tcp/{words[4]}").to_bytes()
         if candidate not in found:
             found.append(candidate)
     return found
+
+
+def _plain_tcp(words: list[str]) -> bool:
+    """['', 'ip4', '10.0.0.2', 'tcp', '4001'], maybe with /p2p/<id>: relayed addresses and
+    other transports over TCP (ws, tls) are not."""
+    if len(words) not in (5, 7) or words[1] not in ("ip4", "ip6") or words[3] != "tcp":
+        return False
+    return len(words) == 5 or words[5] == "p2p"
 
 
 def _words(raw: bytes) -> list[str]:
@@ -174,16 +189,25 @@ class BoundedRelay(CircuitV2Protocol):  # type: ignore[misc]
             )
             return
         ip = _remote_ip(stream)
+        if ip is None:  # the connection is gone
+            return
         holders = self._holders()
-        from_ip = sum(1 for held_from in holders.values() if held_from == ip)
-        if asking not in holders and ip is not None and from_ip >= self._per_ip:
+        others_from_ip = sum(
+            1 for peer, held_from in holders.items() if held_from == ip and peer != asking
+        )
+        if others_from_ip >= self._per_ip:
             await self._send_status(
                 stream, StatusCode.RESERVATION_REFUSED, "too many reservations from this IP"
             )
             return
-        await super()._handle_reserve(stream, msg)
-        if ip is not None and self.resource_manager.has_reservation(asking):
-            self._reserved_from[asking] = ip
+        # Counted before py-libp2p awaits anything: requests from one IP that arrive together
+        # would otherwise all pass the check above.
+        self._reserved_from[asking] = ip
+        try:
+            await super()._handle_reserve(stream, msg)
+        finally:
+            if not self.resource_manager.has_reservation(asking):
+                self._reserved_from.pop(asking, None)
 
     def _holders(self) -> dict[ID, str]:
         """Peers holding a live slot (connected, not expired); the other slots are given
@@ -217,11 +241,76 @@ class BoundedRelay(CircuitV2Protocol):  # type: ignore[misc]
 
 
 def _remote_ip(stream: INetStream) -> str | None:
+    """Who is asking, as the per-IP limits count it (see ip_key)."""
     try:
         remote = stream.get_remote_address()
     except Exception:  # py-libp2p raises several types for a connection already gone
         return None
-    return remote[0] if remote else None
+    return ip_key(remote[0]) if remote else None
+
+
+def ip_key(address: str) -> str:
+    """An IPv4 address as itself (also when IPv4-mapped IPv6), an IPv6 one as its /64: one
+    host commonly holds a whole /64, and would otherwise count as billions of askers."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/{IPV6_PREFIX}", strict=False))
+    return str(parsed)
+
+
+class GuardedHolePunching(DCUtRProtocol):  # type: ignore[misc]
+    """py-libp2p's DCUtR, closed to misuse. Anyone who reaches a member through a relay can
+    open DCUtR sessions with it, and py-libp2p 0.8.1 runs any number of them at once and dials
+    every address a session names (up to ~400 in its 4 KiB message), three rounds each: a
+    member's home connection made to scan or flood whatever addresses a stranger picks. Here
+    a session is taken only over a relayed connection, one at a time per peer and at most
+    PUNCH_SESSIONS_PER_PEER per PUNCH_WINDOW_S, and at most MAX_PUNCH_ADDRS plain TCP
+    addresses of it are dialed."""
+
+    def __init__(self, host: Any) -> None:
+        super().__init__(host)
+        self._sessions = PeerRateLimiter(
+            PUNCH_SESSIONS_PER_PEER / PUNCH_WINDOW_S, PUNCH_SESSIONS_PER_PEER
+        )
+        self._answering: set[ID] = set()
+
+    async def _handle_dcutr_stream(self, stream: INetStream) -> None:
+        peer = stream.muxed_conn.peer_id
+        if (
+            peer in self._answering
+            or not _over_relay(stream)
+            or not self._sessions.allow(peer.to_base58(), trio.current_time())
+        ):
+            with contextlib.suppress(Exception):  # already gone
+                await stream.reset()
+            return
+        self._answering.add(peer)
+        try:
+            await super()._handle_dcutr_stream(stream)
+        finally:
+            self._answering.discard(peer)
+
+    def _decode_observed_addrs(self, addr_bytes: list[bytes]) -> list[multiaddr.Multiaddr]:
+        """Used for the addresses a peer sends, both when it starts a session and when it
+        answers ours."""
+        found: list[multiaddr.Multiaddr] = []
+        for raw in addr_bytes:
+            if _plain_tcp(_words(raw)) and len(found) < MAX_PUNCH_ADDRS:
+                found.append(multiaddr.Multiaddr(raw))
+        return found
+
+
+def _over_relay(stream: INetStream) -> bool:
+    try:
+        addrs = stream.muxed_conn.get_transport_addresses()
+    except Exception:  # a connection already gone
+        return False
+    return any(CIRCUIT in str(address) for address in addrs or [])
 
 
 class RelayClient:
@@ -236,7 +325,7 @@ class RelayClient:
         # listen ports (py-libp2p's TCP transport binds there with SO_REUSEPORT), so that
         # each NAT sees an outgoing connection and lets the other's in. It runs a loop
         # that tries every peer this node reaches through a relay only.
-        self._hole_punching = DCUtRProtocol(host) if hole_punching else None
+        self._hole_punching = GuardedHolePunching(host) if hole_punching else None
         self._transport = CircuitV2Transport(host, self._protocol, LibRelayConfig())
         #: relay peer ID -> this node's address through it (ending in /p2p-circuit).
         self.reserved: dict[str, str] = {}

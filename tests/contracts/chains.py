@@ -3,8 +3,11 @@ deployed DAO with three voting members, a relayer and a funded treasury on it.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -47,7 +50,29 @@ def eth_tester_world() -> World:
     """One deployed DAO on the in-process chain per test process: deploying it in py-evm
     takes seconds (15-30 s on a busy CI machine), and every test gets it back as it was
     (a snapshot taken before the test, restored after it)."""
-    return deployed_world(Web3(EthereumTesterProvider()))
+    world = deployed_world(Web3(EthereumTesterProvider()))
+    serialize_chain_access(world)
+    return world
+
+
+def serialize_chain_access(world: World) -> None:
+    """eth-tester is not thread-safe, and nodes (and the tests of sending from threads) reach
+    it from worker threads: one call at a time."""
+    lock = threading.RLock()
+    provider: Any = world.w3.provider
+    tester = provider.ethereum_tester
+
+    def locked(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return function(*args, **kwargs)
+
+        return call
+
+    provider.make_request = locked(provider.make_request)
+    for name in ("mine_blocks", "time_travel", "take_snapshot", "revert_to_snapshot"):
+        setattr(tester, name, locked(getattr(tester, name)))
 
 
 @pytest.fixture(params=["eth-tester", pytest.param("anvil", marks=pytest.mark.slow)])

@@ -154,4 +154,5 @@ def test_one_account_sends_from_many_threads_and_chains_at_once(world: World) ->
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a send hung"
     assert errors == []

@@ -5,8 +5,6 @@ relays them; queue and execute go through A's API; both APIs show the outcome.""
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,25 +23,6 @@ from zion.node.home import NodeHome
 from zion.node.wallet import Wallets
 
 PASSWORD = "a long enough password"
-
-
-def serialize_chain_access(world: World) -> None:
-    """eth-tester is not thread-safe; the nodes reach it from worker threads."""
-    lock = threading.RLock()
-    provider: Any = world.w3.provider
-    tester = provider.ethereum_tester
-
-    def locked(function: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(function)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return function(*args, **kwargs)
-
-        return call
-
-    provider.make_request = locked(provider.make_request)
-    for name in ("mine_blocks", "time_travel"):
-        setattr(tester, name, locked(getattr(tester, name)))
 
 
 def make_node(world: World, home: Path, password_file: Path, **chain: Any) -> ZionNode:
@@ -77,7 +56,7 @@ async def until(condition: Callable[[], Awaitable[bool]], seconds: float, what: 
 async def test_members_vote_on_two_nodes_on_the_in_process_chain(
     world: World, tmp_path: Path
 ) -> None:
-    serialize_chain_access(world)
+    # The nodes reach eth-tester from worker threads: tests/contracts/chains.py serializes it.
     password_file = tmp_path / "password"
     password_file.write_text(PASSWORD)
     Wallets(NodeHome(tmp_path / "a")).import_key(bytes(world.relayer.key).hex(), PASSWORD)

@@ -64,7 +64,7 @@ def delete_stale_namespaces() -> None:
     """Namespaces of a test run that is gone, with the nodes it left running in them."""
     for line in ip("netns list").splitlines():
         name = (line.split() or [""])[0]
-        match = re.fullmatch(re.escape(NS_PREFIX) + r"(\d+)-[0-9a-f]+-\w+", name)
+        match = re.fullmatch(re.escape(NS_PREFIX) + r"(\d+)-[0-9a-f]+-[\w-]+", name)
         if match and not Path(f"/proc/{match[1]}").exists():
             for pid in ip(f"netns pids {name}", check=False).split():
                 with contextlib.suppress(ProcessLookupError):

@@ -140,10 +140,17 @@ def test_the_running_node_is_judged_by_its_peers_and_its_autonat_verdict() -> No
     assert relayed.status == "warn" and "2 relayed addresses" in relayed.detail
     assert statuses(doctor.judge_network(node_status(8, "public"))) == ["ok", "ok"]
     assert statuses(doctor.judge_network(node_status(9, "unknown"))) == ["ok", "ok"]
+    # The first seed of a new network has no one to connect to yet.
+    assert statuses(doctor.judge_network(node_status(0, "unknown"), first_of_network=True)) == [
+        "warn",
+        "ok",
+    ]
+    # An older node's status, without these counters.
+    assert statuses(doctor.judge_network({"peers": 3})) == ["warn"]
 
 
 def test_a_node_that_is_not_running_has_no_network_findings(home: NodeHome) -> None:
-    assert doctor.check_network(home) == []
+    assert doctor.check_network(home, load()) == []
 
 
 def test_the_command_exits_1_when_a_check_fails(home: NodeHome) -> None:

@@ -1,10 +1,11 @@
-"""The AutoNAT server's choice of what to dial back (node/network_nat.at_observed_ip)."""
+"""What the NAT pieces of node/network_nat.py let a stranger make a node dial, and how they
+count askers."""
 
 from __future__ import annotations
 
 import multiaddr
 
-from zion.node.network_nat import at_observed_ip
+from zion.node.network_nat import MAX_PUNCH_ADDRS, GuardedHolePunching, at_observed_ip, ip_key
 
 RELAY = "12D3KooWLqpQj53UiZWd7SxSN31Gv6AmNHy33xnCcYz8K3J7z7pq"
 
@@ -32,3 +33,18 @@ def test_relayed_other_transports_and_junk_are_not_dialed() -> None:
         b"\xff\x00junk",
     ]
     assert at_observed_ip(advertised, "203.0.113.7") == []
+
+
+def test_per_ip_limits_count_an_ipv6_host_by_its_slash_64() -> None:
+    assert ip_key("203.0.113.7") == "203.0.113.7"
+    assert ip_key("::ffff:203.0.113.7") == "203.0.113.7"  # a dual-stack listener's view
+    assert ip_key("2001:db8:1:2::7") == ip_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert ip_key("2001:db8:1:3::7") != ip_key("2001:db8:1:2::7")
+
+
+def test_a_hole_punching_peer_gets_at_most_four_plain_tcp_addresses_dialed() -> None:
+    named = [raw(f"/ip4/198.51.{n // 250}.{n % 250 + 1}/tcp/4001") for n in range(400)]
+    named[:0] = [raw("/ip4/198.51.100.9/tcp/443/ws"), raw("/dns4/victim.example/tcp/80")]
+    punching = GuardedHolePunching.__new__(GuardedHolePunching)  # the filter needs no host
+    dialed = text(punching._decode_observed_addrs(named))
+    assert dialed == [f"/ip4/198.51.0.{n}/tcp/4001" for n in range(1, MAX_PUNCH_ADDRS + 1)]
