@@ -475,9 +475,17 @@ class Network:
         if CIRCUIT in address:
             await self.relay_client.dial(address)
         else:
-            with trio.fail_after(DIAL_TIMEOUT_S):
-                await self.host.connect(info)
+            await self._dial(info)
         return str(info.peer_id.to_base58())
+
+    async def _dial(self, info: PeerInfo) -> None:
+        """py-libp2p refuses for a minute to dial a peer whose addresses all failed once (its
+        swarm's negative cache); here the callers decide when to try again: the peer finder's
+        backoff (5 s first: a seed started a moment after its members), or a member's own
+        `zion connect`."""
+        self.host.get_network().unblock_peer(info.peer_id)
+        with trio.fail_after(DIAL_TIMEOUT_S):
+            await self.host.connect(info)
 
     def set_stream_handler(
         self, protocol: str, handler: Callable[[INetStream], Awaitable[None]]
@@ -577,8 +585,7 @@ class Network:
         try:
             if direct:
                 info = PeerInfo(ID.from_base58(peer_id), [multiaddr.Multiaddr(a) for a in direct])
-                with trio.fail_after(DIAL_TIMEOUT_S):
-                    await self.host.connect(info)
+                await self._dial(info)
                 return True
         except Exception as exc:  # py-libp2p raises many types for unreachable peers
             log.debug("cannot reach %s directly: %s", peer_id, exc)
